@@ -6,9 +6,14 @@
     │   ├── blobs/sha256/<hex>         blobs by digest, immutable once visible
     │   └── ingest/<random>            partial writes; never read as content
     ├── snapshots/
-    │   ├── committed/<chain-hex>/fs   unpacked layers, read-only lower dirs
-    │   ├── active/<key>/{fs,work}     writable layers (overlay upper + work)
-    │   └── tmp/<random>               unpacking in progress; renamed when done
+    │   ├── committed/<chain-hex>/
+    │   │   ├── fs/                    an unpacked layer (overlay: the diff only;
+    │   │   │                          native: the whole chain, copied)
+    │   │   └── parent                 the parent's chain id, absent for a base
+    │   ├── active/<key>/
+    │   │   ├── fs/, work/             writable layer (overlay upper + work dir)
+    │   │   └── parent                 the committed snapshot it sits on
+    │   └── tmp/<random>/              unpacking in progress; renamed when done
     ├── containers/<id>/
     │   ├── config.json                the OCI bundle's runtime spec
     │   ├── rootfs/                    mount point of the root filesystem
@@ -58,6 +63,61 @@ class DataRoot:
     def ensure(self) -> None:
         for d in (self.root, self.content, self.snapshots, self.containers, self.tmp):
             os.makedirs(d, mode=0o711, exist_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPaths:
+    """Paths under the content store's root (DataRoot.content)."""
+
+    root: str
+
+    @property
+    def blobs(self) -> str:
+        return os.path.join(self.root, "blobs", "sha256")
+
+    @property
+    def ingest(self) -> str:
+        return os.path.join(self.root, "ingest")
+
+    def blob(self, hex_digest: str) -> str:
+        return os.path.join(self.blobs, hex_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPaths:
+    """Paths under a snapshotter's root (DataRoot.snapshots)."""
+
+    root: str
+
+    @property
+    def committed_dir(self) -> str:
+        return os.path.join(self.root, "committed")
+
+    @property
+    def active_dir(self) -> str:
+        return os.path.join(self.root, "active")
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    def committed(self, chain_hex: str) -> str:
+        return os.path.join(self.committed_dir, chain_hex)
+
+    def active(self, key: str) -> str:
+        return os.path.join(self.active_dir, key)
+
+    @staticmethod
+    def fs(snapshot_dir: str) -> str:
+        return os.path.join(snapshot_dir, "fs")
+
+    @staticmethod
+    def work(snapshot_dir: str) -> str:
+        return os.path.join(snapshot_dir, "work")
+
+    @staticmethod
+    def parent_file(snapshot_dir: str) -> str:
+        return os.path.join(snapshot_dir, "parent")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,91 @@
+#!/bin/bash
+# Make a base image locally (no registry needed) and import it through the CLI.
+#
+#   contrib/mkimage.sh busybox [TAG]   busybox:latest from Debian's busybox-static (seconds)
+#   contrib/mkimage.sh debian  [TAG]   debian:bookworm from debootstrap --variant=minbase
+#                                      (minutes the first time; the rootfs tarball is cached
+#                                      in ${DOCKYARD_CACHE:-/var/cache/dockyard})
+#
+# Uses `dockyard` from PATH or the repository's .venv, and DOCKYARD_HOST if set.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+DOCKYARD=${DOCKYARD:-}
+if [[ -z $DOCKYARD ]]; then
+  if [[ -x $here/.venv/bin/dockyard ]]; then DOCKYARD=$here/.venv/bin/dockyard; else DOCKYARD=dockyard; fi
+fi
+cache=${DOCKYARD_CACHE:-/var/cache/dockyard}
+
+usage() { echo "usage: $0 busybox|debian [TAG]" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+
+work=$(mktemp -d /tmp/dockyard-mkimage.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+make_busybox() {
+  local tag=${1:-busybox:latest} bb=/bin/busybox root=$work/rootfs
+  [[ -x $bb ]] || { echo "$bb missing: apt-get install busybox-static" >&2; exit 1; }
+  file -L "$bb" 2>/dev/null | grep -q 'dynamically linked' && { echo "$bb is not static" >&2; exit 1; }
+  mkdir -p "$root"/{bin,dev,etc,home,proc,root,sys,tmp,usr/bin,usr/sbin,sbin,var/spool/mail,var/www}
+  chmod 1777 "$root/tmp"; chmod 700 "$root/root"
+  cp "$bb" "$root/bin/busybox"
+  for applet in $("$bb" --list); do
+    [[ $applet == busybox ]] || ln -f "$root/bin/busybox" "$root/bin/$applet"
+  done
+  cat >"$root/etc/passwd" <<'PW'
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+sync:x:4:100:sync:/bin:/bin/sync
+mail:x:8:8:mail:/var/spool/mail:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+operator:x:37:37:Operator:/var:/bin/false
+nobody:x:65534:65534:nobody:/home:/bin/false
+PW
+  cat >"$root/etc/group" <<'GR'
+root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+wheel:x:10:root
+mail:x:8:
+www-data:x:33:
+operator:x:37:
+staff:x:50:
+users:x:100:
+nogroup:x:65534:
+GR
+  echo "root:*::0:::::" >"$root/etc/shadow"; chmod 600 "$root/etc/shadow"
+  tar --numeric-owner -C "$root" -cf "$work/rootfs.tar" .
+  "$DOCKYARD" import --change 'CMD ["sh"]' -m "busybox-static $("$bb" | head -1 | awk '{print $2}')" "$work/rootfs.tar" "$tag"
+}
+
+make_debian() {
+  local tag=${1:-debian:bookworm} tarball=$cache/debian-bookworm-minbase.tar
+  if [[ ! -s $tarball ]]; then
+    command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+    local mirror=${DEBIAN_MIRROR:-$(awk '/^deb / && /debian/ {print $2; exit}' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)}
+    [[ -n $mirror ]] || mirror=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2; exit}')
+    mirror=${mirror:-http://deb.debian.org/debian}
+    echo "debootstrap bookworm from $mirror (cached afterwards in $tarball)" >&2
+    debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >&2
+    # What docker's debian image does: no caches, no logs, apt without recommends.
+    rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/var/log/*
+    printf 'APT::Install-Recommends "false";\n' >"$work/rootfs/etc/apt/apt.conf.d/99-docker-no-recommends"
+    mkdir -p "$cache"
+    tar --numeric-owner --xattrs -C "$work/rootfs" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+  fi
+  "$DOCKYARD" import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -m "debootstrap --variant=minbase bookworm" "$tarball" "$tag"
+}
+
+case $1 in
+  busybox) make_busybox "${2:-}";;
+  debian) make_debian "${2:-}";;
+  *) usage;;
+esac

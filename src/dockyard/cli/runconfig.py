@@ -1,0 +1,247 @@
+"""``run``/``create`` flags → the body of ``POST /containers/create``.
+
+A pure pipeline, testable without a daemon:
+
+    argv ──FlagSet.parse──▶ options + [IMAGE, COMMAND…]
+         ──container_config──▶ {"Image": …, "HostConfig": {…}}   (API JSON)
+
+The mapping follows docker's CLI: ``--entrypoint ""`` sends ``[""]`` (which
+clears the image's entrypoint), ``--env-file`` entries come before ``-e``
+ones, ``-i`` with attached stdin sets ``StdinOnce``, ``-d`` clears the
+Attach* fields, ``--init`` is only sent when given.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from dockyard.cli import units
+from dockyard.cli.flags import FlagSet, Options
+
+
+def validate_env(value: str) -> str:
+    """docker's ValidateEnv: ``VAR`` alone takes its value from our environment."""
+    key, eq, _ = value.partition("=")
+    if not key:
+        raise ValueError(f"invalid environment variable: {value}")
+    if eq:
+        return value
+    if key in os.environ:
+        return f"{key}={os.environ[key]}"
+    return value
+
+
+def parse_env_file(path: str, lookup: Callable[[str], str | None] = os.environ.get) -> list[str]:
+    """Read a docker env file: ``VAR=value`` lines, ``#`` comments, blank lines.
+
+    A line ``VAR`` alone passes the variable through from ``lookup`` and is
+    dropped when unset.  Values are kept verbatim (no quotes removed, no
+    trimming); leading whitespace of the line and a UTF-8 BOM are ignored.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    result: list[str] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"env file {path} contains invalid utf8 bytes at line {number}: "
+                             f"{list(raw)}") from None
+        line = text.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        variable, eq, value = line.partition("=")
+        variable = variable.lstrip(" \t")
+        if " " in variable or "\t" in variable:
+            raise ValueError(
+                f"poorly formatted environment: variable '{variable}' contains whitespaces")
+        if not variable:
+            raise ValueError(f"poorly formatted environment: no variable name on line '{line}'")
+        if eq:
+            result.append(f"{variable}={value}")
+        else:
+            found = lookup(line)
+            if found is not None:
+                result.append(f"{variable.strip()}={found}")
+    return result
+
+
+def parse_restart_policy(text: str) -> dict[str, Any]:
+    """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``."""
+    name, colon, count = text.partition(":")
+    if name not in ("", "no", "always", "unless-stopped", "on-failure"):
+        raise ValueError(f"invalid restart policy: unknown policy '{name}'; use one of 'no', "
+                         "'always', 'on-failure', or 'unless-stopped'")
+    retries = 0
+    if colon:
+        if name != "on-failure":
+            raise ValueError("invalid restart policy: maximum retry count can only be "
+                             "used with 'on-failure'")
+        try:
+            retries = int(count)
+        except ValueError:
+            raise ValueError(f"invalid restart policy: invalid count '{count}'") from None
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+def _ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """``-p [ip:][hostPort:]containerPort[/proto]`` → ExposedPorts, PortBindings."""
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        spec, _, proto = spec.partition("/")
+        proto = proto or "tcp"
+        parts = spec.rsplit(":", 2)
+        host_ip, host_port, container_port = "", "", parts[-1]
+        if len(parts) == 2:
+            host_port = parts[0]
+        elif len(parts) == 3:
+            host_ip, host_port = parts[0].strip("[]"), parts[1]
+        if not container_port.isdigit():
+            raise ValueError(f"invalid containerPort: {container_port}")
+        key = f"{container_port}/{proto}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return exposed, bindings
+
+
+def add_container_flags(flags: FlagSet) -> FlagSet:
+    """Declare the flags ``run`` and ``create`` share."""
+    return (flags
+            .list("attach", "a", "Attach to STDIN, STDOUT or STDERR")
+            .list("cap-add", None, "Add Linux capabilities")
+            .list("cap-drop", None, "Drop Linux capabilities")
+            .string("cpus", None, "Number of CPUs", convert=units.nano_cpus, type_name="decimal")
+            .string("entrypoint", None, "Overwrite the default ENTRYPOINT of the image")
+            .list("env", "e", "Set environment variables", convert=validate_env)
+            .list("env-file", None, "Read in a file of environment variables")
+            .list("expose", None, "Expose a port or a range of ports")
+            .string("hostname", "h", "Container host name")
+            .bool("init", None, "Run an init inside the container that forwards signals and "
+                  "reaps processes")
+            .bool("interactive", "i", "Keep STDIN open even if not attached")
+            .list("label", "l", "Set meta data on a container")
+            .list("label-file", None, "Read in a line delimited file of labels")
+            .string("memory", "m", "Memory limit", convert=units.ram_in_bytes, type_name="bytes")
+            .string("memory-swap", None, "Swap limit equal to memory plus swap: '-1' to enable "
+                    "unlimited swap", convert=units.mem_swap_bytes, type_name="bytes")
+            .string("name", None, "Assign a name to the container")
+            .string("network", None, "Connect a container to a network", type_name="network")
+            .int("pids-limit", None, "Tune container pids limit (set -1 for unlimited)")
+            .bool("privileged", None, "Give extended privileges to this container")
+            .list("publish", "p", "Publish a container's port(s) to the host")
+            .bool("read-only", None, "Mount the container's root filesystem as read only")
+            .string("restart", None, "Restart policy to apply when a container exits",
+                    default="no", convert=parse_restart_policy)
+            .string("runtime", None, "Runtime to use for this container")
+            .list("security-opt", None, "Security Options")
+            .string("stop-signal", None, "Signal to stop the container")
+            .int("stop-timeout", None, "Timeout (in seconds) to stop a container")
+            .list("tmpfs", None, "Mount a tmpfs directory")
+            .bool("tty", "t", "Allocate a pseudo-TTY")
+            .string("user", "u", "Username or UID (format: <name|uid>[:<group|gid>])")
+            .list("volume", "v", "Bind mount a volume")
+            .string("workdir", "w", "Working directory inside the container"))
+
+
+def container_config(opts: Options, args: list[str], detach: bool = False,
+                     auto_remove: bool = False) -> dict[str, Any]:
+    """Build the create body from parsed flags and ``[IMAGE, COMMAND…]``.
+
+    Raises ValueError with docker's message for inconsistent options.
+    """
+    image, command = args[0], args[1:]
+    changed = opts.changed
+    restart = opts.restart if isinstance(opts.restart, dict) else parse_restart_policy(
+        opts.restart)
+    if auto_remove and restart["Name"] not in ("", "no"):
+        raise ValueError("conflicting options: cannot specify both --restart and --rm")
+    attach = {a.lower() for a in opts.attach}
+    for stream in attach:
+        if stream not in ("stdin", "stdout", "stderr"):
+            raise ValueError("valid streams are STDIN, STDOUT and STDERR")
+    if detach and attach:
+        raise ValueError("conflicting options: cannot specify both --attach and --detach")
+    attach_stdin = "stdin" in attach or opts.interactive
+    attach_stdout = "stdout" in attach or not attach
+    attach_stderr = "stderr" in attach or not attach
+
+    env: list[str] = []
+    for path in opts.env_file:
+        env += parse_env_file(path)
+    env += opts.env
+    labels: list[str] = []
+    for path in opts.label_file:
+        labels += parse_env_file(path, lambda _: None)
+    labels += opts.label
+
+    entrypoint: list[str] | None = None
+    if opts.entrypoint:
+        entrypoint = [opts.entrypoint]
+    elif "entrypoint" in changed:
+        entrypoint = [""]  # an explicitly empty --entrypoint resets the image's
+
+    exposed, bindings = _ports(opts.publish)
+    for port in opts.expose:
+        exposed[port if "/" in port else f"{port}/tcp"] = {}
+
+    config: dict[str, Any] = {
+        "Hostname": opts.hostname or "",
+        "User": opts.user or "",
+        "AttachStdin": attach_stdin and not detach,
+        "AttachStdout": attach_stdout and not detach,
+        "AttachStderr": attach_stderr and not detach,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive and attach_stdin and not detach,
+        "Env": env,
+        "Cmd": command or None,
+        "Image": image,
+        "WorkingDir": opts.workdir or "",
+        "Entrypoint": entrypoint,
+        "Labels": _labels(labels),
+    }
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if opts.stop_signal:
+        config["StopSignal"] = opts.stop_signal
+    if "stop_timeout" in changed:
+        config["StopTimeout"] = opts.stop_timeout
+
+    host: dict[str, Any] = {
+        "Binds": opts.volume or None,
+        "NetworkMode": opts.network or "",
+        "PortBindings": bindings,
+        "RestartPolicy": restart,
+        "AutoRemove": auto_remove,
+        "CapAdd": opts.cap_add or None,
+        "CapDrop": opts.cap_drop or None,
+        "Privileged": opts.privileged,
+        "ReadonlyRootfs": opts.read_only,
+        "SecurityOpt": opts.security_opt or None,
+        "Runtime": opts.runtime or "",
+        "Memory": opts.memory or 0,
+        "MemorySwap": opts.memory_swap or 0,
+        "NanoCpus": opts.cpus or 0,
+    }
+    if "pids_limit" in changed:
+        host["PidsLimit"] = opts.pids_limit
+    if "init" in changed:
+        host["Init"] = opts.init
+    if opts.tmpfs:
+        host["Tmpfs"] = {p.partition(":")[0]: p.partition(":")[2] for p in opts.tmpfs}
+    config["HostConfig"] = host
+    return config

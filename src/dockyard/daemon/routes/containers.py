@@ -1,0 +1,156 @@
+"""/containers/…: parse the request, call the container service, serialize."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ... import errors
+from ...services import container_views as views
+from ...services.container_io import pump_attach, read_logs
+from ...services.containers import ContainerService
+from ...units import parse_timestamp
+from ..filters import parse_filters
+from ..http import HijackResponse, Request, Router, StreamResponse, empty, json_response
+
+
+def register(router: Router, containers: ContainerService, image_ids_for) -> None:
+    async def create(req: Request):
+        body = await req.json()
+        if body is None:
+            raise errors.InvalidArgument("Config cannot be empty in order to create a container")
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument("invalid JSON: expected an object")
+        c = containers.create(req.q("name"), body)
+        return json_response({"Id": c.id, "Warnings": []}, 201)
+
+    async def list_(req: Request):
+        filters = parse_filters(req.q("filters"))
+        chosen = views.select(
+            containers.all(), filters, req.q_bool("all"), req.q_int("limit"),
+            containers.get, image_ids_for,
+        )
+        return json_response([views.list_entry(c) for c in chosen])
+
+    async def inspect(req: Request):
+        c = containers.get(req.params["id"])
+        return json_response(views.inspect(c, containers.paths(c)))
+
+    async def start(req: Request):
+        await containers.start(req.params["id"])
+        return empty()
+
+    async def stop(req: Request):
+        await containers.stop(req.params["id"], req.q_int("t"), req.q("signal"))
+        return empty()
+
+    async def restart(req: Request):
+        await containers.restart(req.params["id"], req.q_int("t"), req.q("signal"))
+        return empty()
+
+    async def kill(req: Request):
+        await containers.kill(req.params["id"], req.q("signal"))
+        return empty()
+
+    async def wait(req: Request):
+        # Clients wait *before* they start a container and block until the
+        # response head arrives (moby flushes it at once), so the head goes
+        # out now and the body when the condition is met.
+        result = containers.wait(req.params["id"], req.q("condition") or "not-running")
+        first = asyncio.ensure_future(result)
+        await asyncio.sleep(0)
+        if first.done():
+            return json_response(first.result())
+
+        async def body():
+            try:
+                yield json.dumps(await first).encode() + b"\n"
+            finally:
+                first.cancel()
+
+        return StreamResponse(body())
+
+    async def remove(req: Request):
+        await containers.remove(req.params["id"], req.q_bool("force"), req.q_bool("v"))
+        return empty()
+
+    async def rename(req: Request):
+        name = req.q("name")
+        if not name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        containers.rename(req.params["id"], name)
+        return empty()
+
+    async def resize(req: Request):
+        await containers.resize(req.params["id"], req.q_int("h", 0), req.q_int("w", 0))
+        return empty(200)
+
+    async def prune(req: Request):
+        filters = parse_filters(req.q("filters"))
+        return json_response(await containers.prune(labels=filters.get("label")))
+
+    async def logs(req: Request):
+        c = containers.get(req.params["id"])
+        stdout, stderr = req.q_bool("stdout"), req.q_bool("stderr")
+        if not (stdout or stderr):
+            raise errors.InvalidArgument("Bad parameters: you must choose at least one stream")
+        tail = req.q("tail", "all")
+        tty = bool(c.config.get("Tty"))
+        chunks = read_logs(
+            containers.paths(c).log,
+            tty=tty,
+            stdout=stdout,
+            stderr=stderr,
+            follow=req.q_bool("follow"),
+            since=parse_timestamp(req.q("since") or "0"),
+            until=parse_timestamp(req.q("until") or "0"),
+            timestamps=req.q_bool("timestamps"),
+            tail=None if tail in ("all", "", None) else _int(tail, "tail"),
+            is_running=lambda: containers.is_running(c),
+        )
+        content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return StreamResponse(chunks, content_type)
+
+    async def attach(req: Request):
+        c = containers.get(req.params["id"])
+        stdin, stdout, stderr = req.q_bool("stdin"), req.q_bool("stdout"), req.q_bool("stderr")
+        tty = bool(c.config.get("Tty"))
+        conn_future = containers.attach_stream(c, stdin, stdout, stderr)
+
+        async def run(reader, writer):
+            if req.q_bool("logs"):
+                async for chunk in read_logs(containers.paths(c).log, tty=tty, stdout=stdout, stderr=stderr):
+                    writer.write(chunk)
+            if not req.q_bool("stream"):
+                conn_future.cancel()
+                return
+            try:
+                shim_reader, shim_writer = await conn_future
+            except (errors.DockyardError, asyncio.CancelledError):
+                return
+            await pump_attach(shim_reader, shim_writer, reader, writer, tty=tty, stdin=stdin)
+
+        content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return HijackResponse(run, content_type)
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_)
+    router.add("POST", "/containers/prune", prune)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("DELETE", "/containers/{id}", remove)
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for {name}: {value!r}") from None

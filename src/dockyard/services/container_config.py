@@ -1,0 +1,212 @@
+"""From an Engine API create request to a container's recorded configuration.
+
+`merge_config` applies docker's rules for combining the request with the
+image's config (command and entrypoint, environment, labels, working
+directory, user); `validate_host_config` refuses what docker refuses, with
+docker's words; `process_settings`/`host_settings` turn the record into the
+runtime's typed inputs when the container starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+
+from .. import errors
+from ..runtime import capabilities
+from ..runtime.spec import DEFAULT_PATH, BindMount, HostSettings, ProcessSettings
+from ..runtime.users import resolve as resolve_user
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+KNOWN_RUNTIMES = {"runc": "runc", "crun": "crun", "dockyard": "dockyard"}
+MIN_MEMORY = 6 * 1024 * 1024
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise errors.InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name.lstrip("/")
+
+
+def merge_config(request: dict, image_config: dict) -> dict:
+    """The container's Config: the request, completed from the image as docker does."""
+    img = image_config.get("config") or image_config.get("Config") or {}
+    cfg = dict(request)
+    for key in ("Image",):
+        cfg.setdefault(key, request.get(key))
+    entrypoint = request.get("Entrypoint")
+    cmd = request.get("Cmd")
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    # moby's merge(): an entrypoint given by the user drops the image's CMD.
+    if not entrypoint:
+        if not cmd:
+            cmd = img.get("Cmd")
+        if entrypoint is None:
+            entrypoint = img.get("Entrypoint")
+    cfg["Entrypoint"] = entrypoint or None
+    cfg["Cmd"] = cmd or None
+    env = list(img.get("Env") or [])
+    keys = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
+    for e in request.get("Env") or []:
+        k = e.split("=", 1)[0]
+        if k in keys:
+            env[keys[k]] = e
+        else:
+            keys[k] = len(env)
+            env.append(e)
+    cfg["Env"] = env
+    labels = dict(img.get("Labels") or {})
+    labels.update(request.get("Labels") or {})
+    cfg["Labels"] = labels
+    for key in ("WorkingDir", "User", "StopSignal"):
+        if not cfg.get(key):
+            cfg[key] = img.get(key) or ""
+    for key in ("ExposedPorts", "Volumes", "Healthcheck", "OnBuild"):
+        if not cfg.get(key) and img.get(key):
+            cfg[key] = img.get(key)
+    for key, default in (
+        ("Hostname", ""), ("Domainname", ""), ("AttachStdin", False), ("AttachStdout", False),
+        ("AttachStderr", False), ("Tty", False), ("OpenStdin", False), ("StdinOnce", False),
+    ):
+        cfg.setdefault(key, default)
+    if cfg.get("WorkingDir") and not cfg["WorkingDir"].startswith("/"):
+        raise errors.InvalidArgument(
+            f"the working directory '{cfg['WorkingDir']}' is invalid, it needs to be an absolute path"
+        )
+    return cfg
+
+
+def command_line(cfg: dict) -> list[str]:
+    """Entrypoint + Cmd: the process docker would run; empty means nothing to run."""
+    entrypoint = [a for a in (cfg.get("Entrypoint") or [])]
+    if entrypoint == [""]:
+        entrypoint = []
+    argv = entrypoint + list(cfg.get("Cmd") or [])
+    return argv
+
+
+def parse_memory(value) -> int:
+    return int(value or 0)
+
+
+def validate_host_config(hc: dict) -> dict:
+    hc = dict(hc or {})
+    memory = int(hc.get("Memory") or 0)
+    if memory and memory < MIN_MEMORY:
+        raise errors.InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = int(hc.get("MemorySwap") or 0)
+    if memory and swap > 0 and swap < memory:
+        raise errors.InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    if swap and not memory and swap != -1:
+        raise errors.InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+    nano = int(hc.get("NanoCpus") or 0)
+    ncpu = os.cpu_count() or 1
+    if nano < 0 or nano > ncpu * 1_000_000_000:
+        raise errors.InvalidArgument(
+            f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )
+    if hc.get("PidsLimit") is not None and int(hc.get("PidsLimit") or 0) < -1:
+        raise errors.InvalidArgument("invalid PIDs limit")
+    runtime = hc.get("Runtime") or "dockyard"
+    if runtime not in KNOWN_RUNTIMES:
+        raise errors.InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+    hc["Runtime"] = runtime
+    for key in ("CapAdd", "CapDrop"):
+        for cap in hc.get(key) or []:
+            capabilities.normalize(cap)
+    for opt in hc.get("SecurityOpt") or []:
+        name = opt.split("=", 1)[0].split(":", 1)[0]
+        if name not in ("no-new-privileges", "seccomp", "apparmor", "label"):
+            raise errors.InvalidArgument(f"invalid --security-opt 2: \"{opt}\"")
+    mode = hc.get("NetworkMode") or "default"
+    if mode not in ("default", "bridge", "host", "none"):
+        raise errors.InvalidArgument(
+            f"network {mode} not found" if not mode.startswith("container:") else "container network mode is not supported yet"
+        )
+    hc["NetworkMode"] = "bridge" if mode == "default" else mode
+    policy = hc.get("RestartPolicy") or {}
+    if policy.get("Name") not in (None, "", "no", "always", "unless-stopped", "on-failure"):
+        raise errors.InvalidArgument(f"invalid restart policy '{policy.get('Name')}'")
+    if hc.get("AutoRemove") and policy.get("Name") not in (None, "", "no"):
+        raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    for key, default in (
+        ("Binds", None), ("Privileged", False), ("ReadonlyRootfs", False), ("AutoRemove", False),
+        ("CapAdd", None), ("CapDrop", None), ("Memory", 0), ("MemorySwap", 0), ("NanoCpus", 0),
+        ("CpuShares", 0), ("PidsLimit", None), ("PortBindings", {}), ("Init", None),
+    ):
+        hc.setdefault(key, default)
+    return hc
+
+
+def process_settings(cfg: dict, argv: list[str], read_file) -> ProcessSettings:
+    """`read_file(path) -> bytes|None` reads from the container's filesystem."""
+    user = resolve_user(cfg.get("User") or "", read_file("/etc/passwd"), read_file("/etc/group"))
+    env = list(cfg.get("Env") or [])
+    names = {e.split("=", 1)[0] for e in env}
+    if "PATH" not in names:
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    if "HOSTNAME" not in names and cfg.get("Hostname"):
+        env.append(f"HOSTNAME={cfg['Hostname']}")
+    if cfg.get("Tty") and "TERM" not in names:
+        env.append("TERM=xterm")
+    if "HOME" not in names:
+        env.append(f"HOME={user.home}")
+    return ProcessSettings(
+        args=argv,
+        env=env,
+        cwd=cfg.get("WorkingDir") or "/",
+        uid=user.uid,
+        gid=user.gid,
+        additional_gids=list(user.additional_gids),
+        terminal=bool(cfg.get("Tty")),
+    )
+
+
+def host_settings(container_id: str, cfg: dict, hc: dict, binds: list[BindMount]) -> HostSettings:
+    security = hc.get("SecurityOpt") or []
+    no_new_privs = any(
+        o in ("no-new-privileges", "no-new-privileges=true", "no-new-privileges:true") for o in security
+    )
+    return HostSettings(
+        container_id=container_id,
+        hostname=cfg.get("Hostname") or container_id[:12],
+        memory=int(hc.get("Memory") or 0),
+        memory_swap=int(hc.get("MemorySwap") or 0),
+        nano_cpus=int(hc.get("NanoCpus") or 0),
+        cpu_shares=int(hc.get("CpuShares") or 0),
+        pids_limit=int(hc.get("PidsLimit") or 0),
+        cap_add=tuple(hc.get("CapAdd") or ()),
+        cap_drop=tuple(hc.get("CapDrop") or ()),
+        privileged=bool(hc.get("Privileged")),
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        no_new_privileges=no_new_privs,
+        init=bool(hc.get("Init")),
+        binds=tuple(binds),
+        network_namespace="host" if hc.get("NetworkMode") == "host" else None,
+    )
+
+
+def parse_signal(value, default: int = _signal.SIGTERM) -> int:
+    """``SIGKILL`` / ``KILL`` / ``9`` → 9; an unknown name → InvalidArgument."""
+    if value in (None, ""):
+        return default
+    text = str(value).strip().upper()
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < 65:
+            return num
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        if hasattr(_signal.Signals, name):
+            return int(getattr(_signal.Signals, name))
+        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
+            pass
+    raise errors.InvalidArgument(f"Invalid signal: {value}")

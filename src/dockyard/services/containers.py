@@ -1,0 +1,568 @@
+"""The container service: create, start, stop, kill, wait, remove, restore.
+
+It keeps every container in memory (loaded from SQLite at start, written
+through on every change) and one monitor task per running container that
+waits on the container's shim for the exit.  Everything that touches a
+container's process goes through its shim (shim/client.py); everything that
+touches its files goes through the image store's snapshots and the data
+root's paths.
+
+Waiting is the delicate part.  Docker's clients ask to wait *before* they
+start a container (``condition=next-exit`` or ``removed``), so waiters are
+futures registered per container and resolved by the exit handler or by
+removal, never by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as _signal
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .. import errors
+from ..metadata.db import Database
+from ..paths import ContainerPaths, DataRoot
+from ..runtime import spec as oci
+from ..shim.client import ShimClient, shim_alive, spawn_shim
+from ..shim.forkserver import ForkServer
+from ..units import now_rfc3339
+from . import container_config as cc
+from .container_state import SCHEMA, ZERO_TIME, Container, ContainerState
+from .events import EventBus
+from .names import random_name
+
+log = logging.getLogger("dockyard.containers")
+
+
+class ImageProvider(Protocol):
+    """What the container service needs from the image store."""
+
+    def image_for_container(self, name: str) -> tuple[str, dict]:
+        """(image id, image config JSON) for a name or id; NotFound otherwise."""
+
+    def prepare_rootfs(self, image_id: str, key: str) -> list:
+        """Writable rootfs for a new container; returns mount descriptions."""
+
+    def rootfs_mounts(self, key: str) -> list:
+        """The mount descriptions of an existing container rootfs."""
+
+    def remove_rootfs(self, key: str) -> None: ...
+
+    def read_image_file(self, image_id: str, path: str) -> bytes | None: ...
+
+
+@dataclass
+class _Waiters:
+    next_exit: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+    attach: list = field(default_factory=list)  # (future, stdin, stdout, stderr)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ContainerService:
+    def __init__(self, db: Database, root: DataRoot, images: ImageProvider, events: EventBus, forkserver: ForkServer):
+        self.db = db
+        self.root = root
+        self.images = images
+        self.events = events
+        self.forkserver = forkserver
+        self._spawn_lock = asyncio.Lock()
+        self._containers: dict[str, Container] = {}
+        self._waiters: dict[str, _Waiters] = {}
+        self._monitors: dict[str, asyncio.Task] = {}
+        db.ensure_schema(SCHEMA)
+        for row in db.query("SELECT * FROM containers"):
+            c = Container.from_row(row)
+            self._containers[c.id] = c
+
+    # -- lookup ------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """By full id, by name (with or without '/'), or by unique id prefix."""
+        if ref in self._containers:
+            return self._containers[ref]
+        name = ref.lstrip("/")
+        for c in self._containers.values():
+            if c.name == name:
+                return c
+        if ref:
+            matches = [c for c in self._containers.values() if c.id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def using_image(self, image_id: str) -> list[Container]:
+        return [c for c in self._containers.values() if c.image_id == image_id]
+
+    def paths(self, c: Container) -> ContainerPaths:
+        return self.root.container(c.id)
+
+    def _w(self, cid: str) -> _Waiters:
+        if cid not in self._waiters:
+            self._waiters[cid] = _Waiters()
+        return self._waiters[cid]
+
+    def _save(self, c: Container) -> None:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE containers SET name=?, state=?, restart_count=? WHERE id=?",
+                (c.name, c.state_json(), c.restart_count, c.id),
+            )
+
+    def _event(self, c: Container, action: str, **extra) -> None:
+        attrs = {"image": c.image, "name": c.name, **(c.config.get("Labels") or {}), **extra}
+        self.events.publish("container", action, c.id, attrs)
+
+    # -- create ------------------------------------------------------------------
+
+    def create(self, name: str | None, request: dict) -> Container:
+        if not isinstance(request, dict) or not request.get("Image"):
+            raise errors.InvalidArgument("Config cannot be empty in order to create a container")
+        host_config = cc.validate_host_config(request.get("HostConfig") or {})
+        if name:
+            name = cc.validate_name(name)
+            self._check_name_free(name)
+        image_id, image_config = self.images.image_for_container(request["Image"])
+        body = {k: v for k, v in request.items() if k not in ("HostConfig", "NetworkingConfig")}
+        config = cc.merge_config(body, image_config)
+        argv = cc.command_line(config)
+        if not argv:
+            raise errors.InvalidArgument("No command specified")
+        cid = secrets.token_hex(32)
+        if not name:
+            name = self._fresh_name()
+        if not config.get("Hostname"):
+            config["Hostname"] = cid[:12]
+        paths = self.root.container(cid)
+        os.makedirs(paths.dir, mode=0o710)
+        try:
+            self.images.prepare_rootfs(image_id, cid)
+            c = Container(
+                id=cid, name=name, created=now_rfc3339(), image=request["Image"], image_id=image_id,
+                config=config, host_config=host_config, path=argv[0], args=argv[1:],
+            )
+            with self.db.transaction() as cur:
+                cur.execute(
+                    "INSERT INTO containers (id, name, created, image, image_id, config, host_config, path,"
+                    " args, state, restart_count) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (c.id, c.name, c.created, c.image, c.image_id, json.dumps(c.config),
+                     json.dumps(c.host_config), c.path, json.dumps(c.args), c.state_json(), 0),
+                )
+        except BaseException:
+            self._discard_files(cid)
+            raise
+        self._containers[cid] = c
+        self._event(c, "create")
+        return c
+
+    def _check_name_free(self, name: str) -> None:
+        for other in self._containers.values():
+            if other.name == name:
+                raise errors.Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container "{other.id}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+
+    def _fresh_name(self) -> str:
+        taken = {c.name for c in self._containers.values()}
+        for attempt in range(100):
+            n = random_name(attempt > 10)
+            if n not in taken:
+                return n
+        return secrets.token_hex(6)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new_name = cc.validate_name(new_name)
+        if new_name == c.name:
+            raise errors.InvalidArgument(f"Renaming a container with the same name as its current name")
+        self._check_name_free(new_name)
+        old = c.name
+        c.name = new_name
+        self._save(c)
+        self._event(c, "rename", oldName="/" + old)
+
+    # -- start ---------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        c.check("start")
+        paths = self.paths(c)
+        try:
+            await self._launch(c, paths)
+        except _StartFailed as e:
+            await self._start_failed(c, e.error.message, e.code)
+            raise e.error from None
+        except errors.DockyardError as e:
+            await self._start_failed(c, e.message, 128)
+            raise
+
+    async def _launch(self, c: Container, paths: ContainerPaths) -> None:
+        hc = c.host_config
+        cfg = c.config
+        self._write_etc_files(c, paths)
+        process = cc.process_settings(cfg, [c.path, *c.args], lambda p: self.images.read_image_file(c.image_id, p))
+        binds = [
+            oci.BindMount(paths.resolv_conf, "/etc/resolv.conf"),
+            oci.BindMount(paths.hostname, "/etc/hostname"),
+            oci.BindMount(paths.hosts, "/etc/hosts"),
+        ]
+        spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds))
+        _write_json_atomic(paths.config, spec)
+        for stale in (paths.exit_file, paths.shim_socket):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+        runtime = hc.get("Runtime") or "dockyard"
+        mounts = self.images.rootfs_mounts(c.id)
+        shim_config = {
+            "id": c.id,
+            "bundle": paths.dir,
+            "runtime": cc.KNOWN_RUNTIMES[runtime],
+            "runtime_root": os.path.join(self.root.root, "runtime", runtime),
+            "terminal": bool(cfg.get("Tty")),
+            "open_stdin": bool(cfg.get("OpenStdin")),
+            "stdin_once": bool(cfg.get("StdinOnce")),
+            "rootfs_mounts": [_mount_dict(m) for m in mounts],
+            "log_path": paths.log,
+        }
+        shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
+        shim = ShimClient(paths.shim_socket)
+        await self._connect_pending_attaches(c, shim)
+        w = self._w(c.id)
+        w.exited = asyncio.Event()
+        reply = await shim.request("start")
+        if not reply.get("ok"):
+            code = int(reply.get("code") or 128)
+            message = (
+                "failed to create task for container: OCI runtime create failed: "
+                f"unable to start container process: error during container init: {reply.get('message')}: unknown"
+            )
+            error = errors.InvalidArgument(message) if code in (126, 127) else errors.SystemError(message)
+            raise _StartFailed(error, code)
+        c.state = ContainerState(
+            status="running", pid=int(reply["pid"]), started_at=now_rfc3339(), finished_at=c.state.finished_at,
+            exit_code=0, shim_pid=shim_pid,
+        )
+        self._save(c)
+        self._event(c, "start")
+        self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
+
+    async def _start_failed(self, c: Container, message: str, code: int) -> None:
+        for fut, *_ in self._w(c.id).attach:
+            if not fut.done():
+                fut.set_exception(errors.Conflict("container failed to start"))
+        self._w(c.id).attach.clear()
+        exit_code = code
+        c.state.error = message
+        c.state.exit_code = exit_code
+        if c.state.started_at == ZERO_TIME:
+            c.state.status = "created"
+        else:
+            c.state.status = "exited"
+            c.state.finished_at = now_rfc3339()
+        self._save(c)
+        self._event(c, "die", exitCode=str(exit_code))
+        self._resolve_next_exit(c)
+        if c.host_config.get("AutoRemove"):
+            await self.remove(c.id, force=True)
+
+    def _write_etc_files(self, c: Container, paths: ContainerPaths) -> None:
+        hostname = c.config.get("Hostname") or c.id[:12]
+        domain = c.config.get("Domainname")
+        _write_atomic(paths.hostname, f"{hostname}\n".encode())
+        fqdn = f"{hostname}.{domain}" if domain else hostname
+        hosts = (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        )
+        if c.host_config.get("NetworkMode") != "host":
+            hosts += f"127.0.1.1\t{fqdn}" + (f" {hostname}" if fqdn != hostname else "") + "\n"
+        for entry in c.host_config.get("ExtraHosts") or []:
+            host, _, ip = entry.partition(":")
+            hosts += f"{ip}\t{host}\n"
+        _write_atomic(paths.hosts, hosts.encode())
+        _write_atomic(paths.resolv_conf, _container_resolv_conf())
+
+    # -- the exit ----------------------------------------------------------------
+
+    async def _monitor(self, c: Container, shim: ShimClient) -> None:
+        try:
+            try:
+                result = await shim.request("wait")
+            except errors.Unavailable:
+                result = self._read_exit_file(c)
+            await self._handle_exit(c, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a monitor must never die silently
+            log.exception("monitor of %s failed", c.id)
+        finally:
+            self._monitors.pop(c.id, None)
+
+    def _read_exit_file(self, c: Container) -> dict:
+        try:
+            with open(self.paths(c).exit_file) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {"exit_code": 255, "oom_killed": False, "finished_at": now_rfc3339(),
+                    "error": "the container's supervisor ended without recording an exit"}
+
+    async def _handle_exit(self, c: Container, result: dict) -> None:
+        if c.id not in self._containers:
+            return
+        c.state = ContainerState(
+            status="exited", pid=0, exit_code=int(result.get("exit_code", 255)),
+            error=result.get("error") or "", oom_killed=bool(result.get("oom_killed")),
+            started_at=c.state.started_at, finished_at=result.get("finished_at") or now_rfc3339(),
+        )
+        self._save(c)
+        if c.state.oom_killed:
+            self._event(c, "oom")
+        self._event(c, "die", exitCode=str(c.state.exit_code))
+        self._w(c.id).exited.set()
+        self._resolve_next_exit(c)
+        if c.host_config.get("AutoRemove"):
+            await self.remove(c.id, force=True)
+
+    def _resolve_next_exit(self, c: Container) -> None:
+        w = self._w(c.id)
+        waiters, w.next_exit = w.next_exit, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(self._wait_result(c))
+
+    def _wait_result(self, c: Container) -> dict:
+        result: dict = {"StatusCode": c.state.exit_code}
+        if c.state.error:
+            result["Error"] = {"Message": c.state.error}
+        return result
+
+    # -- stop, kill, restart ----------------------------------------------------------
+
+    def _shim(self, c: Container) -> ShimClient:
+        return ShimClient(self.paths(c).shim_socket)
+
+    async def kill(self, ref: str, signal_name=None) -> None:
+        c = self.get(ref)
+        sig = cc.parse_signal(signal_name, _signal.SIGKILL)
+        c.check("kill")
+        await self._signal(c, sig)
+        self._event(c, "kill", signal=str(sig))
+
+    async def _signal(self, c: Container, sig: int) -> None:
+        try:
+            await self._shim(c).request("kill", signal=sig)
+        except errors.Unavailable:
+            pass  # the process is gone already; its exit is on the way
+
+    async def stop(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
+        c = self.get(ref)
+        c.check("stop")
+        sig = cc.parse_signal(signal_name or c.config.get("StopSignal") or None, _signal.SIGTERM)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = 10 if timeout is None else int(timeout)
+        exited = self._w(c.id).exited
+        self._event(c, "kill", signal=str(sig))
+        await self._signal(c, sig)
+        if timeout < 0:
+            await exited.wait()
+        else:
+            try:
+                await asyncio.wait_for(exited.wait(), timeout)
+            except asyncio.TimeoutError:
+                self._event(c, "kill", signal=str(int(_signal.SIGKILL)))
+                await self._signal(c, _signal.SIGKILL)
+                await exited.wait()
+        self._event(c, "stop")
+
+    async def restart(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
+        c = self.get(ref)
+        if c.state.running:
+            await self.stop(c.id, timeout, signal_name)
+        await self.start(c.id)
+        self._event(c, "restart")
+
+    # -- wait ------------------------------------------------------------------------
+
+    async def wait(self, ref: str, condition: str = "not-running") -> dict:
+        c = self.get(ref)
+        condition = condition or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise errors.InvalidArgument(f"invalid condition: \"{condition}\"")
+        fut = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            self._w(c.id).removed.append(fut)
+        elif condition == "next-exit" or c.state.running:
+            self._w(c.id).next_exit.append(fut)
+        else:
+            return self._wait_result(c)
+        return await fut
+
+    # -- remove ------------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.state.status == "removing":
+            raise errors.Conflict(f"removal of container {c.name} is already in progress")
+        if c.state.running:
+            if not force:
+                raise errors.Conflict(
+                    f"cannot remove container \"/{c.name}\": container is running: "
+                    "stop the container before removing or force remove"
+                )
+            exited = self._w(c.id).exited
+            await self._signal(c, _signal.SIGKILL)
+            try:
+                await asyncio.wait_for(exited.wait(), 10)
+            except asyncio.TimeoutError:
+                raise errors.SystemError(f"could not kill container {c.id[:12]}") from None
+            if c.id not in self._containers:
+                return  # removed meanwhile by auto-remove
+        if c.id not in self._containers:
+            return
+        c.state.status = "removing"
+        self.db.execute("DELETE FROM containers WHERE id=?", (c.id,))
+        del self._containers[c.id]
+        await asyncio.get_running_loop().run_in_executor(None, self._discard_files, c.id)
+        self._event(c, "destroy")
+        w = self._waiters.pop(c.id, None)
+        if w:
+            for fut in w.removed + w.next_exit:
+                if not fut.done():
+                    fut.set_result(self._wait_result(c))
+
+    def _discard_files(self, cid: str) -> None:
+        try:
+            self.images.remove_rootfs(cid)
+        except errors.NotFound:
+            pass
+        shutil.rmtree(self.root.container(cid).dir, ignore_errors=True)
+
+    async def prune(self, until: float | None = None, labels: list[str] | None = None) -> dict:
+        deleted, reclaimed = [], 0
+        for c in list(self._containers.values()):
+            if c.state.running or c.state.status == "removing":
+                continue
+            if not _labels_match(c.config.get("Labels") or {}, labels or []):
+                continue
+            await self.remove(c.id)
+            deleted.append(c.id)
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # -- attach plumbing -------------------------------------------------------------
+
+    def attach_stream(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> asyncio.Future:
+        """A future for the shim's attach stream (reader, writer): at once for
+        a running container, else when it next starts (clients attach first)."""
+        if c.state.running:
+            return asyncio.ensure_future(self._shim(c).attach(stdin, stdout, stderr))
+        fut = asyncio.get_running_loop().create_future()
+        self._w(c.id).attach.append((fut, stdin, stdout, stderr))
+        return fut
+
+    def is_running(self, c: Container) -> bool:
+        return c.id in self._containers and c.state.running
+
+    async def _connect_pending_attaches(self, c: Container, shim: ShimClient) -> None:
+        w = self._w(c.id)
+        pending, w.attach = w.attach, []
+        for fut, stdin, stdout, stderr in pending:
+            if fut.done():
+                continue
+            try:
+                fut.set_result(await shim.attach(stdin, stdout, stderr))
+            except errors.DockyardError as e:
+                fut.set_exception(e)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.state.running:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        await self._shim(c).request("resize", h=height, w=width)
+
+    # -- daemon start --------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Reconnect to the shims of containers that were running when we stopped."""
+        for c in list(self._containers.values()):
+            if c.state.status in ("running", "paused", "restarting", "removing"):
+                paths = self.paths(c)
+                if shim_alive(paths.shim_pid) and os.path.exists(paths.shim_socket):
+                    self._w(c.id).exited = asyncio.Event()
+                    self._monitors[c.id] = asyncio.create_task(self._monitor(c, ShimClient(paths.shim_socket)))
+                else:
+                    await self._handle_exit(c, self._read_exit_file(c))
+
+    async def shutdown(self) -> None:
+        for task in list(self._monitors.values()):
+            task.cancel()
+
+
+class _StartFailed(Exception):
+    def __init__(self, error: errors.DockyardError, code: int):
+        self.error = error
+        self.code = code
+
+
+def _labels_match(labels: dict, filters: list[str]) -> bool:
+    for f in filters:
+        neg = "!=" in f
+        k, _, v = f.replace("!=", "=").partition("=")
+        has = k in labels and (not v or labels[k] == v)
+        if has == neg:
+            return False
+    return True
+
+
+def _mount_dict(m) -> dict:
+    if isinstance(m, dict):
+        return m
+    return {"type": m.type, "source": m.source, "options": list(m.options)}
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+def _write_json_atomic(path: str, obj) -> None:
+    _write_atomic(path, json.dumps(obj, indent=1).encode())
+
+
+_resolv_cache: bytes | None = None
+
+
+def _container_resolv_conf() -> bytes:
+    """The host's resolv.conf without loopback resolvers (unreachable from a
+    container's own network namespace), with docker's fallbacks if none is left."""
+    global _resolv_cache
+    if _resolv_cache is None:
+        try:
+            with open("/etc/resolv.conf") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            lines = []
+        kept = [
+            ln for ln in lines
+            if not (ln.strip().startswith("nameserver") and (ln.split()[1:2] or [""])[0].startswith(("127.", "::1")))
+        ]
+        if not any(ln.strip().startswith("nameserver") for ln in kept):
+            kept += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+        _resolv_cache = ("\n".join(kept) + "\n").encode()
+    return _resolv_cache

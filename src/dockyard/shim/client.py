@@ -1,0 +1,86 @@
+"""The daemon's side of the shim protocol (see protocol.py), on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+
+from ..errors import SystemError, Unavailable
+from .forkserver import ForkServer
+
+
+class ShimClient:
+    """Talks to one container's shim through its socket."""
+
+    def __init__(self, socket_path: str):
+        self.socket_path = socket_path
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.open_unix_connection(self.socket_path, limit=1 << 20)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise Unavailable(f"shim is not running: {e.strerror}") from None
+
+    async def request(self, op: str, **args) -> dict:
+        reader, writer = await self._open()
+        try:
+            writer.write(json.dumps({"op": op, **args}).encode() + b"\n")
+            await writer.drain()
+            line = await reader.readline()
+        finally:
+            writer.close()
+        if not line:
+            raise Unavailable("shim closed the connection")
+        return json.loads(line)
+
+    async def attach(self, stdin: bool, stdout: bool, stderr: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open an attach stream: read frames from the reader, write stdin to the writer."""
+        reader, writer = await self._open()
+        writer.write(json.dumps({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr}).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+        if not line:
+            writer.close()
+            raise Unavailable("shim closed the connection")
+        return reader, writer
+
+
+async def spawn_shim(forkserver: ForkServer, lock: asyncio.Lock, config: dict) -> int:
+    """Fork a shim for `config` (a ShimConfig as JSON) and wait until it is ready.
+
+    Returns the shim's pid.  The shim is ready when it has set up the rootfs
+    and stdio, forked the (still waiting) container process, and listens.
+    """
+    ours, theirs = socket.socketpair()
+    try:
+        async with lock:
+            # A fork of the small fork-server process: a few milliseconds, not
+            # worth a thread.
+            forkserver.spawn(config, theirs)
+        theirs.close()
+        ours.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        line = await reader.readline()
+        writer.close()
+    finally:
+        if theirs.fileno() >= 0:
+            theirs.close()
+    if not line:
+        raise SystemError("shim exited during setup")
+    reply = json.loads(line)
+    if not reply.get("ok"):
+        raise SystemError(reply.get("message", "shim setup failed"))
+    return int(reply["pid"])
+
+
+def shim_alive(pid_file: str) -> int:
+    """The pid of a live shim recorded in pid_file, or 0."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,488 @@
+"""The per-container supervisor: holds stdio, writes logs, records the exit.
+
+A shim is forked (never exec'd: it is a copy of the daemon's fork server) and
+detached from the daemon, so it outlives it.  Its life, in order:
+
+1. Detach: new session, stdio to /dev/null, a recognisable process name.
+2. A private mount namespace, where it mounts the container's rootfs at the
+   bundle's ``rootfs``: the host never sees the mount, and when the shim and
+   the container are gone the kernel unmounts it for us.
+3. The container's stdio: a pty, or pipes for stdout/stderr (and stdin when
+   the container keeps it open).
+4. The container process: with our runtime, unshare the PID namespace and
+   fork a child that runs `runtime.linux.init` up to the point of exec; with
+   runc or crun, a child that will exec ``runc run`` on the same bundle.  Both
+   block until the daemon sends ``start``.
+5. Listen on shim.sock, tell the daemon we are ready, and serve requests
+   (see protocol.py) while copying output to the json-file log and to
+   attached clients.
+6. When the process has ended and its output is drained: record the exit
+   (and whether the OOM killer struck), remove the cgroup, answer waiters,
+   linger briefly, exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import signal
+import socket
+import struct
+import termios
+import time
+from dataclasses import dataclass, field
+
+from ..runtime import cgroups, linux, syscalls
+from . import protocol
+from ..units import now_rfc3339
+
+
+@dataclass(frozen=True, slots=True)
+class ShimConfig:
+    """Everything a shim needs to run one container; sent by the daemon as JSON."""
+
+    id: str
+    bundle: str
+    runtime: str = "dockyard"  # or a path/name of an OCI runtime binary (runc, crun)
+    runtime_root: str = ""
+    terminal: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    rootfs_mounts: list = field(default_factory=list)  # [{"type", "source", "options"}]
+    log_path: str = ""
+
+    @staticmethod
+    def from_json(data: dict) -> "ShimConfig":
+        return ShimConfig(**data)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+class Shim:
+    def __init__(self, config: ShimConfig, hello: socket.socket):
+        self.config = config
+        self.hello = hello
+        self.spec: dict = {}
+        self.pid = 0
+        self.status = "created"
+        self.go_w = -1
+        self.err_r = -1
+        self.master = -1  # pty master, when terminal
+        self.stdin_w = -1
+        self.outputs: dict[int, int] = {}  # fd -> stream number
+        self.partial: dict[int, bytes] = {}
+        self.log = None
+        self.attached: list[tuple[asyncio.StreamWriter, bool, bool]] = []
+        self.exit_result: dict | None = None
+        self.exited = None  # asyncio.Event once the loop runs
+        self.child_status: int | None = None
+
+    # -- setup (synchronous, before the event loop exists) --------------------
+
+    def setup(self) -> None:
+        cfg = self.config
+        with open(os.path.join(cfg.bundle, "config.json")) as f:
+            self.spec = json.load(f)
+        syscalls.unshare(syscalls.CLONE_NEWNS)
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+        rootfs = os.path.join(cfg.bundle, self.spec["root"]["path"])
+        os.makedirs(rootfs, exist_ok=True)
+        for m in cfg.rootfs_mounts:
+            opts = list(m.get("options", []))
+            if m["type"] == "bind":
+                syscalls.mount(m["source"], rootfs, None, syscalls.MS_BIND | syscalls.MS_REC)
+            else:
+                flags = syscalls.MS_RDONLY if "ro" in opts else 0
+                data = ",".join(o for o in opts if o not in ("ro", "rw"))
+                syscalls.mount(m["source"], rootfs, m["type"], flags, data)
+        self.log = open(cfg.log_path, "ab", buffering=0) if cfg.log_path else None
+        child_stdio = self._make_stdio()
+        self._fork_container(child_stdio)
+
+    def _make_stdio(self) -> tuple[int, int, int]:
+        if self.config.terminal:
+            master, slave = pty.openpty()
+            self.master = master
+            self.outputs[master] = protocol.STDOUT
+            return slave, slave, slave
+        devnull = os.open("/dev/null", os.O_RDWR)
+        if self.config.open_stdin:
+            stdin_r, self.stdin_w = os.pipe()
+        else:
+            stdin_r = devnull
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.outputs[out_r] = protocol.STDOUT
+        self.outputs[err_r] = protocol.STDERR
+        return stdin_r, out_w, err_w
+
+    def _fork_container(self, stdio: tuple[int, int, int]) -> None:
+        go_r, self.go_w = os.pipe()
+        self.err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours = self.config.runtime in ("", "dockyard")
+        if ours:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for i, fd in enumerate(stdio):
+                    os.dup2(fd, i)
+                keep = {0, 1, 2, go_r, err_w}
+                os.closerange(3, go_r) if go_r > 3 else None
+                for fd in _open_fds():
+                    if fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+                if ours:
+                    linux.init(self.spec, self.config.bundle, go_r, err_w, self.config.terminal)
+                else:
+                    self._exec_oci_runtime(go_r, err_w)
+            finally:
+                os._exit(125)
+        self.pid = pid
+        os.close(go_r)
+        os.close(err_w)
+        for fd in set(stdio):
+            os.close(fd)
+
+    def _exec_oci_runtime(self, go_r: int, err_w: int) -> None:
+        if os.read(go_r, 1) != b"g":
+            os._exit(0)
+        cfg = self.config
+        args = [cfg.runtime, "--root", cfg.runtime_root, "run", "--bundle", cfg.bundle, cfg.id]
+        try:
+            os.execvp(cfg.runtime, args)
+        except OSError as e:
+            os.write(err_w, json.dumps({"message": f"{cfg.runtime}: {e.strerror}", "code": 125}).encode())
+            os._exit(125)
+
+    # -- the event loop ----------------------------------------------------------
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.exited = asyncio.Event()
+        loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        self._reap()
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._on_output, fd)
+        path = os.path.join(self.config.bundle, "shim.sock")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        server = await asyncio.start_unix_server(self._on_client, path=path)
+        _write_atomic(os.path.join(self.config.bundle, "shim.pid"), str(os.getpid()).encode())
+        self.hello.sendall(json.dumps({"ok": True, "pid": os.getpid()}).encode() + b"\n")
+        self.hello.close()
+        await self.exited.wait()
+        # Give waiters that connect just after the end a moment to hear it.
+        await asyncio.sleep(0.2)
+        server.close()
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid:
+                self.child_status = status
+                self._maybe_finish()
+
+    def _on_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO on a pty master once the slave side is gone
+            data = b""
+        stream = self.outputs[fd]
+        if not data:
+            asyncio.get_running_loop().remove_reader(fd)
+            rest = self.partial.pop(fd, b"")
+            if rest:
+                self._log(stream, rest)
+            del self.outputs[fd]
+            os.close(fd)
+            if fd == self.master:
+                self.master = -1
+            self._maybe_finish()
+            return
+        buf = self.partial.get(fd, b"") + data
+        lines = buf.split(b"\n")
+        self.partial[fd] = lines.pop()
+        for line in lines:
+            self._log(stream, line + b"\n")
+        if len(self.partial[fd]) >= 16384:
+            self._log(stream, self.partial.pop(fd))
+        framed = protocol.frame(stream, data)
+        for writer, want_out, want_err in list(self.attached):
+            if (stream == protocol.STDOUT and want_out) or (stream == protocol.STDERR and want_err):
+                try:
+                    writer.write(framed)
+                except (ConnectionError, RuntimeError):
+                    pass
+
+    def _log(self, stream: int, data: bytes) -> None:
+        if self.log is None:
+            return
+        entry = {
+            "log": data.decode("utf-8", "replace"),
+            "stream": "stdout" if stream == protocol.STDOUT else "stderr",
+            "time": now_rfc3339(),
+        }
+        self.log.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+
+    def _maybe_finish(self) -> None:
+        if self.child_status is None or self.exit_result is not None:
+            return
+        if self.outputs and self.status == "running":
+            # Output still draining: finish when the last pipe reports EOF.  A
+            # pipe held open by an escaped daemon process cannot exist: the
+            # PID namespace died with its init.
+            loop = asyncio.get_running_loop()
+            loop.call_later(2.0, self._force_finish)
+            return
+        self._finish()
+
+    def _force_finish(self) -> None:
+        if self.exit_result is None:
+            self._finish()
+
+    def _finish(self, error: str = "") -> None:
+        for fd in list(self.outputs):
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        self.outputs.clear()
+        status = self.child_status or 0
+        if os.WIFSIGNALED(status):
+            code = 128 + os.WTERMSIG(status)
+        else:
+            code = os.WEXITSTATUS(status)
+        group_path = self.spec.get("linux", {}).get("cgroupsPath")
+        oom = False
+        if group_path:
+            group = cgroups.Cgroup(group_path)
+            oom = group.oom_killed()
+            group.remove()
+        self.status = "exited"
+        self.exit_result = {
+            "exit_code": code,
+            "oom_killed": oom,
+            "finished_at": now_rfc3339(),
+            "error": error or self.start_error,
+        }
+        _write_atomic(os.path.join(self.config.bundle, "exit.json"), json.dumps(self.exit_result).encode())
+        for writer, _, _ in self.attached:
+            try:
+                writer.close()
+            except RuntimeError:
+                pass
+        self.attached.clear()
+        if self.log:
+            self.log.close()
+            self.log = None
+        self.exited.set()
+
+    start_error = ""
+
+    # -- requests ----------------------------------------------------------------
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            req = json.loads(line)
+            op = req.get("op")
+            handler = getattr(self, f"_op_{op}", None)
+            if handler is None:
+                writer.write(json.dumps({"ok": False, "message": f"unknown op {op!r}"}).encode() + b"\n")
+                return
+            keep_open = await handler(req, reader, writer)
+            if keep_open:
+                return
+        except (ConnectionError, json.JSONDecodeError):
+            pass
+        finally:
+            if not writer.is_closing() and not getattr(writer, "_dockyard_keep", False):
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    pass
+                writer.close()
+
+    def _reply(self, writer: asyncio.StreamWriter, obj: dict) -> None:
+        writer.write(json.dumps(obj).encode() + b"\n")
+
+    async def _op_start(self, req, reader, writer) -> bool:
+        if self.status != "created":
+            self._reply(writer, {"ok": False, "message": "container already started", "code": 125})
+            return False
+        os.write(self.go_w, b"g")
+        os.close(self.go_w)
+        data = await _read_to_eof(self.err_r)
+        os.close(self.err_r)
+        if data:
+            err = json.loads(data)
+            self.start_error = err["message"]
+            self.status = "stopped"
+            self._reply(writer, {"ok": False, "message": err["message"], "code": err.get("code", 125)})
+            self._maybe_finish()
+        else:
+            self.status = "running"
+            self._reply(writer, {"ok": True, "pid": self.pid})
+            self._maybe_finish()
+        return False
+
+    async def _op_state(self, req, reader, writer) -> bool:
+        self._reply(writer, {"pid": self.pid, "status": self.status, "exit": self.exit_result})
+        return False
+
+    async def _op_kill(self, req, reader, writer) -> bool:
+        try:
+            if self.exit_result is None:
+                os.kill(self.pid, int(req.get("signal", signal.SIGKILL)))
+            self._reply(writer, {"ok": True})
+        except ProcessLookupError:
+            self._reply(writer, {"ok": True})
+        return False
+
+    async def _op_wait(self, req, reader, writer) -> bool:
+        await self.exited.wait()
+        self._reply(writer, self.exit_result)
+        return False
+
+    async def _op_resize(self, req, reader, writer) -> bool:
+        if self.master >= 0:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0))
+        self._reply(writer, {"ok": True})
+        return False
+
+    async def _op_attach(self, req, reader, writer) -> bool:
+        if self.exit_result is not None:
+            self._reply(writer, {"ok": True})
+            return False
+        self._reply(writer, {"ok": True})
+        entry = (writer, bool(req.get("stdout")), bool(req.get("stderr")))
+        self.attached.append(entry)
+        if req.get("stdin") and (self.stdin_w >= 0 or self.master >= 0):
+            asyncio.get_running_loop().create_task(self._pump_stdin(reader, entry))
+        else:
+            asyncio.get_running_loop().create_task(self._watch_detach(reader, entry))
+        writer._dockyard_keep = True  # type: ignore[attr-defined]
+        return True
+
+    async def _pump_stdin(self, reader: asyncio.StreamReader, entry) -> None:
+        target = self.master if self.config.terminal else self.stdin_w
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await _write_fd(target, data)
+        except (ConnectionError, OSError):
+            pass
+        if not self.config.terminal and self.config.stdin_once and self.stdin_w >= 0:
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+        elif self.config.terminal and self.config.stdin_once and self.master >= 0:
+            await _write_fd(self.master, b"\x04")  # EOF at the tty's line discipline
+
+    async def _watch_detach(self, reader: asyncio.StreamReader, entry) -> None:
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass
+
+
+async def _write_fd(fd: int, data: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+            view = view[n:]
+        except BlockingIOError:
+            fut = loop.create_future()
+            loop.add_writer(fd, fut.set_result, None)
+            try:
+                await fut
+            finally:
+                loop.remove_writer(fd)
+
+
+async def _read_to_eof(fd: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            b = os.read(fd, 65536)
+        except BlockingIOError:
+            fut = loop.create_future()
+            loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
+            try:
+                await fut
+            finally:
+                loop.remove_reader(fd)
+            continue
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 256))
+
+
+def run(config: ShimConfig, hello: socket.socket) -> None:
+    """Entry point in the freshly forked shim process; never returns."""
+    code = 0
+    try:
+        syscalls.set_process_name("dockyard-shim")
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for i in (0, 1, 2):
+            os.dup2(devnull, i)
+        os.close(devnull)
+        for fd in _open_fds():
+            if fd > 2 and fd != hello.fileno():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        shim = Shim(config, hello)
+        try:
+            shim.setup()
+        except Exception as e:  # noqa: BLE001 - reported to the daemon, which reports it to the user
+            hello.sendall(json.dumps({"ok": False, "message": f"shim setup: {e}"}).encode() + b"\n")
+            os._exit(1)
+        asyncio.run(shim.serve())
+    except BaseException:  # noqa: BLE001
+        code = 1
+    os._exit(code)

@@ -1,0 +1,124 @@
+"""The composition root: the one place that reads configuration and builds objects.
+
+Nothing registers itself on import; `build` creates the stores, services and
+the route table in dependency order and hands back a `Daemon` holding them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from .content.store import ContentStore
+from .daemon.http import Router
+from .daemon.routes import containers as container_routes
+from .daemon.routes import images as image_routes
+from .daemon.routes import system as system_routes
+from .images.store import ContainerUse, ImageStore
+from .metadata.db import Database
+from .paths import DataRoot
+from .services.containers import ContainerService
+from .services.events import EventBus
+from .services.images import ImageService
+from .snapshots import choose_snapshotter
+
+
+class ContainerImages:
+    """The image store seen from the container service (its ImageProvider)."""
+
+    def __init__(self, store: ImageStore):
+        self.store = store
+
+    def image_for_container(self, name: str) -> tuple[str, dict]:
+        image_id = self.store.resolve(name)
+        return image_id, {"config": self.store.config(image_id).config.to_api()}
+
+    def prepare_rootfs(self, image_id: str, key: str) -> list:
+        return self.store.prepare_rootfs(image_id, key)
+
+    def rootfs_mounts(self, key: str) -> list:
+        return self.store.rootfs_mounts(key)
+
+    def remove_rootfs(self, key: str) -> None:
+        self.store.remove_rootfs(key)
+
+    def read_image_file(self, image_id: str, path: str) -> bytes | None:
+        try:
+            return self.store.read_file_in_image(image_id, path)
+        except Exception:  # noqa: BLE001 - a missing /etc/passwd is normal in minimal images
+            return None
+
+
+@dataclass
+class Daemon:
+    root: DataRoot
+    db: Database
+    events: EventBus
+    images: ImageService
+    containers: ContainerService
+    router: Router
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _daemon_id(root: DataRoot) -> str:
+    path = os.path.join(root.root, "engine-id")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(16)
+        with open(path, "w") as f:
+            f.write(value)
+        return value
+
+
+def _snapshotter_choice(root: DataRoot):
+    """Probe once, then keep the choice: overlay and copied layers must never mix."""
+    record = os.path.join(root.root, "snapshotter")
+    try:
+        with open(record) as f:
+            prefer = f.read().strip() or None
+    except FileNotFoundError:
+        prefer = None
+    snapshotter = choose_snapshotter(root.snapshots, prefer=prefer)
+    if prefer is None:
+        with open(record, "w") as f:
+            f.write(snapshotter.driver_name)
+    return snapshotter
+
+
+def build(data_root: str, forkserver) -> Daemon:
+    root = DataRoot(data_root)
+    root.ensure()
+    db = Database(root.metadata_db)
+    events = EventBus()
+    content = ContentStore(root.content)
+    content.clean_ingests()
+    snapshotter = _snapshotter_choice(root)
+    snapshotter.cleanup()
+    store = ImageStore(db, content, snapshotter)
+    containers = ContainerService(db, root, ContainerImages(store), events, forkserver)
+    images = ImageService(
+        store, in_use_by=lambda image_id: [ContainerUse(c.id, c.state.running) for c in containers.using_image(image_id)]
+    )
+
+    def image_ids_for(ref: str) -> set[str]:
+        try:
+            return {store.resolve(ref)}
+        except Exception:  # noqa: BLE001 - an unknown ancestor matches nothing
+            return set()
+
+    def counts() -> tuple[int, int, int, int, int]:
+        all_ = containers.all()
+        running = sum(1 for c in all_ if c.state.status == "running")
+        paused = sum(1 for c in all_ if c.state.status == "paused")
+        return len(all_), running, paused, len(all_) - running - paused, len(images.list(all=False))
+
+    router = Router()
+    system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
+    container_routes.register(router, containers, image_ids_for)
+    image_routes.register(router, images, events, root)
+    return Daemon(root, db, events, images, containers, router)
