@@ -58,6 +58,10 @@ class Hierarchies:
     def controller_present(self, name: str) -> bool:
         return name in self.v1 or name in self.v2_controllers
 
+    def hybrid(self) -> bool:
+        """v1 controllers and a v2 hierarchy that holds controllers too."""
+        return bool(self.v1) and bool(self.v2_controllers)
+
     def unified_only(self) -> bool:
         return not self.v1 and self.v2 is not None
 
@@ -175,10 +179,27 @@ class Cgroup:
                     # the conversion runc and the kernel docs use
                     weight = 1 + ((shares - 2) * 9999) // 262142
                     _write(os.path.join(d, "cpu.weight"), str(weight))
+        self._apply_devices(resources.get("devices") or [])
         pids = (resources.get("pids") or {}).get("limit")
         d = self.controller_dir("pids")
         if d and pids is not None:
             _write(os.path.join(d, "pids.max"), "max" if pids <= 0 else str(pids))
+
+    def _apply_devices(self, rules: list[dict]) -> None:
+        # Only v1 has a devices file interface; v2 needs an eBPF program,
+        # which we do not load (noted in the issue).
+        d = self.h.v1.get("devices")
+        if not d or not rules:
+            return
+        d = d + self.path
+        for rule in rules:
+            kind = rule.get("type", "a")
+            major = rule.get("major")
+            minor = rule.get("minor")
+            entry = "a" if kind == "a" or (major is None and minor is None and "type" not in rule) else (
+                f"{kind} {'*' if major is None else major}:{'*' if minor is None else minor} {rule.get('access', 'rwm')}"
+            )
+            _write(os.path.join(d, "devices.allow" if rule.get("allow") else "devices.deny"), entry)
 
     def add(self, pid: int) -> None:
         """Move a process into the group in every hierarchy (0 means the caller)."""

@@ -9,8 +9,8 @@ shim says "go", and execs the process.
 
 The order matters:
 
-1. A new session, and the TTY as controlling terminal: must happen before any
-   namespace change so job control works inside.
+1. A new session, so the terminal made in step 8 can become the
+   controlling one.
 2. Join the cgroup, *then* unshare the cgroup namespace, so the container sees
    its own group as the root.
 3. Unshare the remaining namespaces (mount, uts, ipc, network, cgroup).
@@ -21,7 +21,10 @@ The order matters:
    destination resolved inside the rootfs so symlinks cannot escape it; then
    device nodes and the /dev symlinks.
 7. Hostname, loopback up.
-8. pivot_root, and detach the old root.
+8. pivot_root, and detach the old root.  With a terminal, the pty is opened
+   now, from the container's own devpts, so that ``tty`` inside names a
+   device the container can see; its master goes to the shim over the
+   console socket (runc's --console-socket does the same).
 9. Masked and read-only paths, the working directory (created if missing),
    then the read-only root: all need a writable tree until this point.
 10. rlimits, no_new_privs, the capability bounding set, groups, gid, uid,
@@ -80,10 +83,14 @@ class InitError(Exception):
         self.code = code
 
 
-def init(spec: dict, bundle: str, go_fd: int, err_fd: int, terminal: bool) -> None:
-    """Never returns: execs the container process or exits with an error."""
+def init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_fd: int = -1) -> None:
+    """Never returns: execs the container process or exits with an error.
+
+    `console_fd` (with ``process.terminal``) is a unix socket on which the
+    pty master is sent to the shim.
+    """
     try:
-        _setup(spec, bundle, terminal)
+        _setup(spec, bundle, console_fd)
         _wait_for_go(go_fd)
         _exec(spec["process"])
     except InitError as e:
@@ -107,12 +114,10 @@ def _wait_for_go(go_fd: int) -> None:
     os.close(go_fd)
 
 
-def _setup(spec: dict, bundle: str, terminal: bool) -> None:
+def _setup(spec: dict, bundle: str, console_fd: int) -> None:
     linux = spec.get("linux", {})
     process = spec["process"]
     os.setsid()
-    if terminal:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     if linux.get("cgroupsPath"):
         group = cgroups.Cgroup(linux["cgroupsPath"])
@@ -149,6 +154,9 @@ def _setup(spec: dict, bundle: str, terminal: bool) -> None:
     syscalls.pivot_root(".", ".")
     syscalls.umount2(".", MNT_DETACH)
     os.chdir("/")
+    user = process.get("user", {})
+    if console_fd >= 0:
+        _open_console(console_fd, user.get("uid", 0), user.get("gid", 0))
 
     for path in linux.get("maskedPaths", []):
         _mask(path)
@@ -156,7 +164,6 @@ def _setup(spec: dict, bundle: str, terminal: bool) -> None:
         _readonly(path)
 
     cwd = process.get("cwd") or "/"
-    user = process.get("user", {})
     if not os.path.isdir(cwd):
         os.makedirs(cwd, mode=0o755, exist_ok=True)
     if spec["root"].get("readonly"):
@@ -221,6 +228,17 @@ def _make_devices(rootfs: str, devices: list[dict]) -> None:
             os.symlink(target, path)
         except FileExistsError:
             pass
+
+
+def _open_console(console_fd: int, uid: int, gid: int) -> None:
+    master, slave = os.openpty()  # /dev/ptmx → the container's pts/ptmx now
+    os.fchown(slave, uid, gid)
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for i in (0, 1, 2):
+        os.dup2(slave, i)
+    os.close(slave)
+    socket.send_fds(socket.socket(fileno=console_fd), [b"pty"], [master])
+    os.close(master)
 
 
 def _loopback_up() -> None:

@@ -156,8 +156,26 @@ def _default_mounts(host: HostSettings) -> list[dict]:
     return mounts
 
 
+# docker's device cgroup: deny everything, allow mknod of any device, and
+# read/write on the nodes a container has (the defaults and the pty ones).
+DEFAULT_DEVICE_RULES = (
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "major": None, "minor": None, "access": "m"},
+    {"allow": True, "type": "b", "major": None, "minor": None, "access": "m"},
+    *({"allow": True, "type": "c", "major": ma, "minor": mi, "access": "rwm"} for _p, ma, mi in DEFAULT_DEVICES),
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # /dev/console
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # /dev/ptmx
+    {"allow": True, "type": "c", "major": 136, "minor": None, "access": "rwm"},  # /dev/pts/*
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # /dev/net/tun
+)
+
+
 def _resources(host: HostSettings) -> dict:
     res: dict = {}
+    if host.privileged:
+        res["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        res["devices"] = [{k: v for k, v in rule.items() if v is not None} for rule in DEFAULT_DEVICE_RULES]
     if host.memory:
         if host.memory_swap == 0:
             swap = host.memory * 2  # docker's default: as much swap as memory

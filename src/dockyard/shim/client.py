@@ -8,6 +8,7 @@ import os
 import socket
 
 from ..errors import SystemError, Unavailable
+from .address import short_path
 from .forkserver import ForkServer
 
 
@@ -19,7 +20,8 @@ class ShimClient:
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            return await asyncio.open_unix_connection(self.socket_path, limit=1 << 20)
+            with short_path(self.socket_path) as path:
+                return await asyncio.open_unix_connection(path, limit=1 << 20)
         except (FileNotFoundError, ConnectionRefusedError) as e:
             raise Unavailable(f"shim is not running: {e.strerror}") from None
 

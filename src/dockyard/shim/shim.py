@@ -32,11 +32,12 @@ import signal
 import socket
 import struct
 import termios
-import time
+import traceback
 from dataclasses import dataclass, field
 
 from ..runtime import cgroups, linux, syscalls
 from . import protocol
+from .address import short_path
 from ..units import now_rfc3339
 
 
@@ -86,6 +87,9 @@ class Shim:
         self.exit_result: dict | None = None
         self.exited = None  # asyncio.Event once the loop runs
         self.child_status: int | None = None
+        self._ours = config.runtime in ("", "dockyard")
+        self.console: socket.socket | None = None
+        self._console_child: socket.socket | None = None
 
     # -- setup (synchronous, before the event loop exists) --------------------
 
@@ -110,6 +114,13 @@ class Shim:
         self._fork_container(child_stdio)
 
     def _make_stdio(self) -> tuple[int, int, int]:
+        if self.config.terminal and self._ours:
+            # Our runtime opens the pty inside the container and sends the
+            # master back on the console socket (see runtime/linux.py).
+            self.console, theirs = socket.socketpair()
+            devnull = os.open("/dev/null", os.O_RDWR)
+            self._console_child = theirs
+            return devnull, devnull, devnull
         if self.config.terminal:
             master, slave = pty.openpty()
             self.master = master
@@ -129,7 +140,7 @@ class Shim:
     def _fork_container(self, stdio: tuple[int, int, int]) -> None:
         go_r, self.go_w = os.pipe()
         self.err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        ours = self.config.runtime in ("", "dockyard")
+        ours = self._ours
         if ours:
             syscalls.unshare(syscalls.CLONE_NEWPID)
         pid = os.fork()
@@ -137,8 +148,8 @@ class Shim:
             try:
                 for i, fd in enumerate(stdio):
                     os.dup2(fd, i)
-                keep = {0, 1, 2, go_r, err_w}
-                os.closerange(3, go_r) if go_r > 3 else None
+                console = self._console_child.fileno() if self._console_child else -1
+                keep = {0, 1, 2, go_r, err_w, console}
                 for fd in _open_fds():
                     if fd not in keep:
                         try:
@@ -148,7 +159,7 @@ class Shim:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
                 if ours:
-                    linux.init(self.spec, self.config.bundle, go_r, err_w, self.config.terminal)
+                    linux.init(self.spec, self.config.bundle, go_r, err_w, console)
                 else:
                     self._exec_oci_runtime(go_r, err_w)
             finally:
@@ -158,12 +169,35 @@ class Shim:
         os.close(err_w)
         for fd in set(stdio):
             os.close(fd)
+        if self._console_child is not None:
+            self._console_child.close()
+            self._receive_console()
+
+    def _receive_console(self) -> None:
+        """Wait for the pty master from the container (EOF: its setup failed)."""
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(self.console, 16, 1)
+        except OSError:
+            fds = []
+        self.console.close()
+        if fds:
+            self.master = fds[0]
+            self.outputs[self.master] = protocol.STDOUT
 
     def _exec_oci_runtime(self, go_r: int, err_w: int) -> None:
         if os.read(go_r, 1) != b"g":
             os._exit(0)
         cfg = self.config
-        args = [cfg.runtime, "--root", cfg.runtime_root, "run", "--bundle", cfg.bundle, cfg.id]
+        args = [cfg.runtime, "--root", cfg.runtime_root]
+        h = cgroups.hierarchies()
+        if os.path.basename(cfg.runtime) == "crun" and h.hybrid() and h.v2:
+            # crun refuses a hybrid hierarchy (v1 controllers plus a v2 mount
+            # holding controllers, as on this machine).  We are in the shim's
+            # private mount namespace: hiding the v2 mount here lets crun see
+            # plain v1 and manage the container's groups itself; the host
+            # keeps its mount.
+            syscalls.umount2(h.v2, syscalls.MNT_DETACH)
+        args += ["run", "--bundle", cfg.bundle, cfg.id]
         try:
             os.execvp(cfg.runtime, args)
         except OSError as e:
@@ -185,7 +219,8 @@ class Shim:
             os.unlink(path)
         except FileNotFoundError:
             pass
-        server = await asyncio.start_unix_server(self._on_client, path=path)
+        with short_path(path) as address:
+            server = await asyncio.start_unix_server(self._on_client, path=address)
         _write_atomic(os.path.join(self.config.bundle, "shim.pid"), str(os.getpid()).encode())
         self.hello.sendall(json.dumps({"ok": True, "pid": os.getpid()}).encode() + b"\n")
         self.hello.close()
@@ -462,14 +497,21 @@ def _open_fds() -> list[int]:
 
 
 def run(config: ShimConfig, hello: socket.socket) -> None:
-    """Entry point in the freshly forked shim process; never returns."""
+    """Entry point in the freshly forked shim process; never returns.
+
+    The shim's own failures go to ``shim.log`` in the bundle: it has no
+    terminal, and the daemon may not be there to hear about them.
+    """
     code = 0
     try:
         syscalls.set_process_name("dockyard-shim")
         devnull = os.open("/dev/null", os.O_RDWR)
-        for i in (0, 1, 2):
-            os.dup2(devnull, i)
+        os.dup2(devnull, 0)
+        log_fd = os.open(os.path.join(config.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
         os.close(devnull)
+        os.close(log_fd)
         for fd in _open_fds():
             if fd > 2 and fd != hello.fileno():
                 try:
@@ -480,9 +522,11 @@ def run(config: ShimConfig, hello: socket.socket) -> None:
         try:
             shim.setup()
         except Exception as e:  # noqa: BLE001 - reported to the daemon, which reports it to the user
+            traceback.print_exc()
             hello.sendall(json.dumps({"ok": False, "message": f"shim setup: {e}"}).encode() + b"\n")
             os._exit(1)
         asyncio.run(shim.serve())
     except BaseException:  # noqa: BLE001
+        traceback.print_exc()
         code = 1
     os._exit(code)
