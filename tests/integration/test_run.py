@@ -56,7 +56,7 @@ def test_exit_codes(dy):
 def test_killed_by_signal_gives_128_plus_signal(dy):
     # pid 1 cannot be SIGKILLed from inside its own namespace (as in docker),
     # so the signal goes to a child whose status the shell passes on
-    assert dy("run", "--rm", "busybox", "sh", "-c", 'sh -c "kill -9 \$\$"; exit $?').returncode == 137
+    assert dy("run", "--rm", "busybox", "sh", "-c", r'sh -c "kill -9 \$\$"; exit $?').returncode == 137
     # a process killed from outside reports 128 + the signal
     assert dy("run", "--rm", "busybox", "sh", "-c", "kill -TERM $$; exit 0").returncode == 0
 
