@@ -20,8 +20,6 @@ safe in a threaded daemon.  Fine for now.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 from dataclasses import dataclass
@@ -29,23 +27,11 @@ from typing import Iterable
 
 from dockyard.errors import SystemError
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-MNT_DETACH = 2
+from dockyard.runtime.syscalls import (
+    MNT_DETACH, MS_BIND, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
+    MS_RELATIME, MS_REMOUNT, MS_STRICTATIME,
+)
+from dockyard.runtime import syscalls
 
 # option word → (flags to set, flags to clear)
 _FLAGS: dict[str, tuple[int, int]] = {
@@ -64,6 +50,10 @@ _FLAGS: dict[str, tuple[int, int]] = {
     "relatime": (MS_RELATIME, 0),
     "strictatime": (MS_STRICTATIME, 0),
     "defaults": (0, 0),
+    # Propagation words: containers get every mount private first (see
+    # runtime/linux.py), so per-mount propagation has nothing left to do.
+    "private": (0, 0), "rprivate": (0, 0), "slave": (0, 0), "rslave": (0, 0),
+    "shared": (0, 0), "rshared": (0, 0), "unbindable": (0, 0), "runbindable": (0, 0),
 }
 
 
@@ -97,16 +87,10 @@ class Mount:
 
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     """mount(2); failure → errors.SystemError naming the target and strerror."""
-    rc = _libc.mount(
-        source.encode(),
-        target.encode(),
-        fstype.encode() if fstype else None,
-        flags,
-        data.encode() if data else None,
-    )
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise SystemError(f"mount {fstype or ''} {source} on {target}: {os.strerror(err)}")
+    try:
+        syscalls.mount(source, target, fstype, flags, data)
+    except OSError as e:
+        raise SystemError(f"mount {fstype or ''} {source} on {target}: {os.strerror(e.errno)}") from None
 
 
 def mount_all(mounts: Iterable[Mount], target: str) -> None:
@@ -135,8 +119,11 @@ def mount_all(mounts: Iterable[Mount], target: str) -> None:
 
 
 def _umount2(target: str, flags: int) -> int:
-    rc = _libc.umount2(target.encode(), flags)
-    return 0 if rc == 0 else ctypes.get_errno()
+    try:
+        syscalls.umount2(target, flags)
+    except OSError as e:
+        return e.errno
+    return 0
 
 
 def unmount(target: str, detach: bool = False, all_layers: bool = True) -> None:

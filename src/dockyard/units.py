@@ -1,8 +1,8 @@
 """Human-readable durations, sizes and times, as docker prints them.
 
-These follow docker's go-units (HumanDuration, HumanSize with decimal units)
-and Go's RFC 3339 with nanoseconds, shared by the daemon (status strings)
-and the CLI (tables).
+These follow docker's go-units (HumanDuration, HumanSize with decimal
+units, BytesSize with binary ones) and Go's RFC 3339 with nanoseconds,
+shared by the daemon (status strings) and the CLI (tables).
 """
 
 from __future__ import annotations
@@ -11,20 +11,25 @@ import datetime
 import time
 
 
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
 def human_duration(seconds: float) -> str:
-    s = int(seconds)
-    if seconds < 1:
+    """go-units HumanDuration: "Less than a second" … "3 years"."""
+    secs = int(seconds)
+    if secs < 1:
         return "Less than a second"
-    if s == 1:
+    if secs == 1:
         return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
     if minutes == 1:
         return "About a minute"
     if minutes < 60:
         return f"{minutes} minutes"
-    hours = round(s / 3600)
+    hours = int(seconds / 3600 + 0.5)
     if hours == 1:
         return "About an hour"
     if hours < 48:
@@ -35,17 +40,33 @@ def human_duration(seconds: float) -> str:
         return f"{hours // 24 // 7} weeks"
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def human_size(size: float) -> str:
-    """Decimal units with 3 significant digits: 4.26MB, 1.2GB, 512B."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+def since(unix_time: float, now: float | None = None) -> str:
+    """"2 minutes ago" for a unix time, as ps/images print CREATED."""
+    current = time.time() if now is None else now
+    return human_duration(current - unix_time) + " ago"
+
+
+def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
     i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return size, units[i]
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, ``%.{p}g``."""
+    value, unit = _scaled(float(size), 1000.0, _DECIMAL_UNITS)
+    return f"{value:.{precision}g}{unit}"
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units with 4 significant digits."""
+    value, unit = _scaled(float(size), 1024.0, _BINARY_UNITS)
+    return f"{value:.4g}{unit}"
 
 
 def now_rfc3339() -> str:

@@ -16,62 +16,10 @@ from __future__ import annotations
 import re
 import time
 
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+from ..units import bytes_size, human_duration, human_size, since
 
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: "Less than a second" … "3 years"."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
-def since(unix_time: float, now: float | None = None) -> str:
-    """"2 minutes ago" for a unix time, as ps/images print CREATED."""
-    current = time.time() if now is None else now
-    return human_duration(current - unix_time) + " ago"
-
-
-def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    return size, units[i]
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, ``%.{p}g``."""
-    value, unit = _scaled(float(size), 1000.0, _DECIMAL_UNITS)
-    return f"{value:.{precision}g}{unit}"
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units with 4 significant digits."""
-    value, unit = _scaled(float(size), 1024.0, _BINARY_UNITS)
-    return f"{value:.4g}{unit}"
+__all__ = ["bytes_size", "human_duration", "human_size", "since", "ram_in_bytes", "mem_swap_bytes",
+           "nano_cpus", "go_duration", "timestamp", "go_time"]
 
 
 _RAM = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")

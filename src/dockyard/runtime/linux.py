@@ -45,21 +45,10 @@ import socket
 import struct
 import termios
 
+from ..mount import Mount
 from . import capabilities, cgroups, syscalls
 from .paths_in_root import secure_join
-from .syscalls import (
-    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-    MS_REMOUNT, MS_SLAVE, MS_STRICTATIME, MS_NOATIME,
-)
-
-# The mount options the OCI spec allows, as mount(2) flags; (set, clear).
-_MOUNT_FLAGS = {
-    "ro": (MS_RDONLY, 0), "rw": (0, MS_RDONLY), "nosuid": (MS_NOSUID, 0), "suid": (0, MS_NOSUID),
-    "nodev": (MS_NODEV, 0), "dev": (0, MS_NODEV), "noexec": (MS_NOEXEC, 0), "exec": (0, MS_NOEXEC),
-    "bind": (MS_BIND, 0), "rbind": (MS_BIND | MS_REC, 0), "strictatime": (MS_STRICTATIME, 0),
-    "noatime": (MS_NOATIME, 0), "private": (0, 0), "rprivate": (0, 0), "slave": (0, 0),
-    "rslave": (0, 0), "shared": (0, 0), "rshared": (0, 0),
-}
+from .syscalls import MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE
 
 _DEV_SYMLINKS = (
     ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
@@ -179,14 +168,7 @@ def _setup(spec: dict, bundle: str, console_fd: int) -> None:
 
 def _mount(rootfs: str, m: dict) -> None:
     dest = secure_join(rootfs, m["destination"])
-    options = m.get("options", [])
-    flags, data = 0, []
-    for opt in options:
-        if opt in _MOUNT_FLAGS:
-            set_, clear = _MOUNT_FLAGS[opt]
-            flags = (flags | set_) & ~clear
-        else:
-            data.append(opt)
+    flags, data = Mount(m.get("type", ""), m.get("source", ""), tuple(m.get("options", []))).flags_and_data()
     mtype = m.get("type") or ("bind" if flags & MS_BIND else None)
     source = m.get("source")
     if mtype == "bind":
@@ -205,7 +187,7 @@ def _mount(rootfs: str, m: dict) -> None:
     if mtype == "cgroup":
         return  # not mounted yet: see the issue notes on cgroup v1 inside containers
     os.makedirs(dest, exist_ok=True)
-    syscalls.mount(source, dest, mtype, flags, ",".join(data) or None)
+    syscalls.mount(source, dest, mtype, flags, data or None)
 
 
 def _make_devices(rootfs: str, devices: list[dict]) -> None:

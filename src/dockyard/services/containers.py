@@ -186,7 +186,7 @@ class ContainerService:
         c = self.get(ref)
         new_name = cc.validate_name(new_name)
         if new_name == c.name:
-            raise errors.InvalidArgument(f"Renaming a container with the same name as its current name")
+            raise errors.InvalidArgument("Renaming a container with the same name as its current name")
         self._check_name_free(new_name)
         old = c.name
         c.name = new_name

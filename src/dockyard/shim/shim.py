@@ -35,6 +35,7 @@ import termios
 import traceback
 from dataclasses import dataclass, field
 
+from ..mount import Mount, mount_all
 from ..runtime import cgroups, linux, syscalls
 from . import protocol
 from .address import short_path
@@ -101,14 +102,7 @@ class Shim:
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
         rootfs = os.path.join(cfg.bundle, self.spec["root"]["path"])
         os.makedirs(rootfs, exist_ok=True)
-        for m in cfg.rootfs_mounts:
-            opts = list(m.get("options", []))
-            if m["type"] == "bind":
-                syscalls.mount(m["source"], rootfs, None, syscalls.MS_BIND | syscalls.MS_REC)
-            else:
-                flags = syscalls.MS_RDONLY if "ro" in opts else 0
-                data = ",".join(o for o in opts if o not in ("ro", "rw"))
-                syscalls.mount(m["source"], rootfs, m["type"], flags, data)
+        mount_all([Mount(m["type"], m["source"], tuple(m.get("options", []))) for m in cfg.rootfs_mounts], rootfs)
         self.log = open(cfg.log_path, "ab", buffering=0) if cfg.log_path else None
         child_stdio = self._make_stdio()
         self._fork_container(child_stdio)
