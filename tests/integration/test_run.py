@@ -236,3 +236,27 @@ def test_ps_and_prune(dy):
     r = dy("container", "prune", "-f")
     assert r.returncode == 0
     assert dy("inspect", "t-exited").returncode != 0
+
+
+def test_start_attach_wait_restart(dy):
+    dy("create", "--name", "t-restart", "busybox", "sh", "-c", "echo started; exit 4")
+    try:
+        r = dy("start", "-a", "t-restart")
+        assert r.stdout == b"started\n" and r.returncode == 4
+        assert dy("wait", "t-restart").stdout == b"4\n"
+        # a restart right after the exit must not be confused by the old shim
+        assert dy("restart", "t-restart").returncode == 0
+        assert dy("wait", "t-restart").stdout == b"4\n"
+        assert dy("logs", "t-restart").stdout == b"started\nstarted\n"
+        assert dy("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "t-restart").stdout == b"exited 4\n"
+    finally:
+        dy("rm", "-f", "t-restart")
+
+
+def test_privileged_gets_every_capability_and_writable_sys(dy):
+    r = dy("run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/self/status; mount | grep ' /sys '")
+    cap, sysline = out(r).splitlines()
+    with open("/proc/self/status") as f:
+        held = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    assert cap.split()[1] == held  # all we hold (hosts may withhold some)
+    assert "(rw," in sysline

@@ -38,6 +38,23 @@ def last_cap() -> int:
         return len(CAPABILITIES) - 1
 
 
+def host_bounding_set() -> int:
+    """The capabilities this process may hand on (its bounding set).
+
+    Not every host grants them all (this machine withholds CAP_SYS_RESOURCE),
+    and asking a kernel for a capability outside it fails with EPERM; so
+    "every capability" (--privileged, --cap-add ALL) means every one we hold.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return (1 << (last_cap() + 1)) - 1
+
+
 def normalize(name: str) -> str:
     """``net_admin`` / ``CAP_NET_ADMIN`` / ``ALL`` → canonical form."""
     upper = name.strip().upper()
@@ -57,7 +74,8 @@ def effective_set(cap_add: list[str], cap_drop: list[str], privileged: bool) -> 
     set; ``ALL`` in cap_add adds everything, ``ALL`` in cap_drop drops
     everything first; then explicit adds win over explicit drops.
     """
-    known = [c for c in CAPABILITIES if CAP_NUMBER[c] <= last_cap()]
+    held = host_bounding_set()
+    known = [c for c in CAPABILITIES if CAP_NUMBER[c] <= last_cap() and held >> CAP_NUMBER[c] & 1]
     if privileged:
         return known
     adds = [normalize(c) for c in cap_add or []]

@@ -218,12 +218,16 @@ class Shim:
         _write_atomic(os.path.join(self.config.bundle, "shim.pid"), str(os.getpid()).encode())
         self.hello.sendall(json.dumps({"ok": True, "pid": os.getpid()}).encode() + b"\n")
         self.hello.close()
+        ours = os.stat(path).st_ino
         await self.exited.wait()
         # Give waiters that connect just after the end a moment to hear it.
         await asyncio.sleep(0.2)
         server.close()
+        # A restarted container has a new shim listening at the same path by
+        # now: remove the socket only if it is still ours.
         try:
-            os.unlink(path)
+            if os.stat(path).st_ino == ours:
+                os.unlink(path)
         except FileNotFoundError:
             pass
 
