@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -260,3 +263,34 @@ def test_privileged_gets_every_capability_and_writable_sys(dy):
         held = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
     assert cap.split()[1] == held  # all we hold (hosts may withhold some)
     assert "(rw," in sysline
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="script(1) gives the CLI a terminal")
+def test_interactive_shell_with_tty(daemon):
+    """`dockyard run -it busybox sh` under a real terminal (script(1) provides it)."""
+    env = dict(os.environ, DOCKYARD_HOST=daemon.host)
+    cli = os.path.join(os.path.dirname(__file__), "..", "..", ".venv", "bin", "dockyard")
+    feed = subprocess.Popen(
+        ["sh", "-c", "sleep 1; printf 'tty; echo $((6*7))\\n'; sleep 0.5; printf 'exit 5\\n'; sleep 0.5"],
+        stdout=subprocess.PIPE,
+    )
+    p = subprocess.run(["script", "-qec", f"stty rows 30 cols 90; {cli} run -it --rm busybox sh -c 'stty size; exec sh'", "/dev/null"],
+                       stdin=feed.stdout, capture_output=True, env=env, timeout=30)
+    feed.wait()
+    text = p.stdout.decode(errors="replace")
+    assert p.returncode == 5, text
+    assert "30 90" in text  # the terminal's size reached the container
+    assert "/dev/pts/0" in text and "42" in text
+
+
+def test_json_file_log_format(daemon, dy):
+    cid = out(dy("run", "-d", "busybox", "sh", "-c", "echo line1; echo line2 >&2"))
+    try:
+        dy("wait", cid)
+        with open(os.path.join(daemon.data_root, "containers", cid, f"{cid}-json.log")) as f:
+            entries = [json.loads(line) for line in f]
+        assert [(e["log"], e["stream"]) for e in entries] == [("line1\n", "stdout"), ("line2\n", "stderr")] or \
+            sorted((e["log"], e["stream"]) for e in entries) == [("line1\n", "stdout"), ("line2\n", "stderr")]
+        assert all(e["time"].endswith("Z") and "T" in e["time"] for e in entries)
+    finally:
+        dy("rm", "-f", cid)

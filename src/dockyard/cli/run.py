@@ -131,6 +131,14 @@ def cmd_run(session: Session, argv: list[str]) -> int:
     tty, stdin = body["Tty"], body["AttachStdin"]
     if not opts.detach and tty and stdin and not os.isatty(0):
         raise StatusError("the input device is not a TTY", 1)
+    if tty and not opts.detach and os.isatty(1):
+        # As docker does: the process starts at the terminal's size, instead
+        # of at 0x0 until the first resize arrives.
+        from .terminal import window_size
+
+        size = window_size(1)
+        if size:
+            body.setdefault("HostConfig", {})["ConsoleSize"] = list(size)
     cid = create_container(session, body, opts.name, "run")
     if opts.detach:
         try:

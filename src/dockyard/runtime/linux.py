@@ -145,7 +145,7 @@ def _setup(spec: dict, bundle: str, console_fd: int) -> None:
     os.chdir("/")
     user = process.get("user", {})
     if console_fd >= 0:
-        _open_console(console_fd, user.get("uid", 0), user.get("gid", 0))
+        _open_console(console_fd, user.get("uid", 0), user.get("gid", 0), process.get("consoleSize"))
 
     for path in linux.get("maskedPaths", []):
         _mask(path)
@@ -212,9 +212,13 @@ def _make_devices(rootfs: str, devices: list[dict]) -> None:
             pass
 
 
-def _open_console(console_fd: int, uid: int, gid: int) -> None:
+def _open_console(console_fd: int, uid: int, gid: int, size: dict | None) -> None:
     master, slave = os.openpty()  # /dev/ptmx → the container's pts/ptmx now
     os.fchown(slave, uid, gid)
+    if size:
+        # The client's size before the process starts: a resize request can
+        # only come after the start, too late for a program that asks first.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for i in (0, 1, 2):
         os.dup2(slave, i)

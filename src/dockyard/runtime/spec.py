@@ -44,6 +44,7 @@ class ProcessSettings:
     gid: int = 0
     additional_gids: list = field(default_factory=list)
     terminal: bool = False
+    console_size: tuple = ()  # (height, width) of the client's terminal, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ def build(process: ProcessSettings, host: HostSettings) -> dict:
         args = [INIT_PATH, "--", *args]
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": tini, "options": ["bind", "ro"]})
     nofile = _nofile_limit()
-    spec = {
+    spec: dict = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": process.terminal,
@@ -134,6 +135,8 @@ def build(process: ProcessSettings, host: HostSettings) -> dict:
             "readonlyPaths": [] if host.privileged else list(READONLY_PATHS),
         },
     }
+    if process.terminal and process.console_size and all(process.console_size):
+        spec["process"]["consoleSize"] = {"height": process.console_size[0], "width": process.console_size[1]}
     return spec
 
 

@@ -146,7 +146,7 @@ def validate_host_config(hc: dict) -> dict:
     return hc
 
 
-def process_settings(cfg: dict, argv: list[str], read_file) -> ProcessSettings:
+def process_settings(cfg: dict, argv: list[str], read_file, console_size=None) -> ProcessSettings:
     """`read_file(path) -> bytes|None` reads from the container's filesystem."""
     user = resolve_user(cfg.get("User") or "", read_file("/etc/passwd"), read_file("/etc/group"))
     env = list(cfg.get("Env") or [])
@@ -167,6 +167,7 @@ def process_settings(cfg: dict, argv: list[str], read_file) -> ProcessSettings:
         gid=user.gid,
         additional_gids=list(user.additional_gids),
         terminal=bool(cfg.get("Tty")),
+        console_size=tuple(console_size or ()),
     )
 
 

@@ -212,7 +212,9 @@ class ContainerService:
         hc = c.host_config
         cfg = c.config
         self._write_etc_files(c, paths)
-        process = cc.process_settings(cfg, [c.path, *c.args], lambda p: self.images.read_image_file(c.image_id, p))
+        process = cc.process_settings(
+            cfg, [c.path, *c.args], lambda p: self.images.read_image_file(c.image_id, p), hc.get("ConsoleSize")
+        )
         binds = [
             oci.BindMount(paths.resolv_conf, "/etc/resolv.conf"),
             oci.BindMount(paths.hostname, "/etc/hostname"),
