@@ -15,7 +15,8 @@ from .daemon.http import Router
 from .daemon.routes import containers as container_routes
 from .daemon.routes import images as image_routes
 from .daemon.routes import system as system_routes
-from .images.store import ContainerUse, ImageStore
+from .images.removal import ContainerUse
+from .images.store import ImageStore
 from .metadata.db import Database
 from .paths import DataRoot
 from .services.containers import ContainerService

@@ -17,7 +17,8 @@ import pytest
 
 from dockyard.content.store import ContentStore
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemError
-from dockyard.images.store import ContainerUse, ImageStore
+from dockyard.images.removal import ContainerUse
+from dockyard.images.store import ImageStore
 from dockyard.metadata.db import Database
 from dockyard.mount import is_mountpoint, mount_all, unmount
 from dockyard.paths import DataRoot

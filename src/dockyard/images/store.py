@@ -6,14 +6,16 @@ naming the config and layer blobs, and one committed snapshot per layer,
 named by chain id.  Tags map normalised references (`docker.io/library/
 busybox:latest`, or with `@sha256:…` for RepoDigests) to image ids.
 
-Layers and blobs are shared between images; nothing counts references.
-Instead, deleting an image asks the database which of its chain ids and blobs
-no other image lists, and removes exactly those.  A snapshot that still has a
-container's writable layer on it is left in place and collected by `prune`
-once free.
+This module owns the schema and everything that reads or adds records:
+resolving names (docker's order: full ID, reference, ID prefix), listing with
+`docker images` filters, importing and unpacking layers, registering images,
+tagging, history, and container root filesystems.  Layers and blobs are shared
+between images and nothing counts references; removing images and collecting
+what they alone held is `removal.py`'s job, which `delete`, `prune` and
+`collect_snapshots` delegate to.
 
-Operations that change records hold one lock, so that a delete cannot
-remove a layer an import has just found and decided to reuse.
+Operations that change records hold one lock, shared with removal, so that a
+delete cannot remove a layer an import has just found and decided to reuse.
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Mapping, Sequence
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
 from dockyard.content.descriptor import Descriptor
 from dockyard.content.digest import Digest
 from dockyard.content.store import ContentStore, iter_chunks
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import InvalidArgument, NotFound
 from dockyard.images import mediatypes
 from dockyard.images.changes import apply_changes
 from dockyard.images.config import ContainerConfig, HistoryEntry, ImageConfig
 from dockyard.images.manifest import Manifest
 from dockyard.images.reference import Reference, parse_reference
+from dockyard.images.removal import ImageRemoval, InUseBy, nobody
 from dockyard.images.timefmt import now_rfc3339_nano, parse_rfc3339
 from dockyard.metadata.db import Database
 from dockyard.mount import Mount
@@ -70,21 +73,6 @@ CREATE INDEX IF NOT EXISTS image_tags_image ON image_tags(image_id);
 """
 
 _MIN_PREFIX = 1  # docker resolves any unique prefix of an ID
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerUse:
-    """A container that uses an image, as the in-use callable reports it."""
-
-    id: str
-    running: bool
-
-
-InUseBy = Callable[[str], Sequence[ContainerUse]]
-
-
-def _nobody(image_id: str) -> Sequence[ContainerUse]:
-    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +116,6 @@ class HistoryItem:
     comment: str
 
 
-def _short(image_id: str) -> str:
-    return image_id.split(":", 1)[-1][:12]
-
-
 def _familiar(ref: str) -> str:
     return parse_reference(ref).familiar()
 
@@ -143,6 +127,7 @@ class ImageStore:
         self.snapshotter = snapshotter
         self._lock = threading.RLock()
         db.ensure_schema(SCHEMA)
+        self._removal = ImageRemoval(db, content, snapshotter, self, self._lock)
 
     # -- reading records ------------------------------------------------------------
 
@@ -150,8 +135,12 @@ class ImageStore:
         row = self.db.query_one("SELECT * FROM images WHERE id = ?", (image_id,))
         if row is None:
             raise NotFound(f"No such image: {image_id}")
-        refs = tuple(r["ref"] for r in self.db.query("SELECT ref FROM image_tags WHERE image_id = ? ORDER BY created, ref", (image_id,)))
+        refs = tuple(self.refs(image_id))
         return ImageRecord(row["id"], row["manifest_digest"], row["created"], row["size"], row["parent"], row["last_tag_time"], refs)
+
+    def refs(self, image_id: str) -> list[str]:
+        """The image's normalised references (tags and digests), oldest first."""
+        return [r["ref"] for r in self.db.query("SELECT ref FROM image_tags WHERE image_id = ? ORDER BY created, ref", (image_id,))]
 
     def get(self, name_or_id: str) -> ImageRecord:
         return self._record(self.resolve(name_or_id))
@@ -401,168 +390,22 @@ class ImageStore:
                 raise NotFound(f"No such image: {ref.familiar()}")
         return str(ref)
 
-    # -- deleting --------------------------------------------------------------------------------
+    # -- deleting: the rules live in removal.py ---------------------------------------------
 
-    def delete(self, name: str, force: bool = False, prune: bool = True, in_use_by: InUseBy = _nobody) -> list[dict]:
+    def delete(self, name: str, force: bool = False, prune: bool = True, in_use_by: InUseBy = nobody) -> list[dict]:
         """`docker rmi`: untag and/or delete, with docker's rules and messages.
 
         Returns docker's records: [{"Untagged": "busybox:latest"}, {"Deleted": "sha256:…"}].
         """
-        with self._lock:
-            image_id = self.resolve(name)
-            records: list[dict] = []
-            refs = self._refs(image_id)
-            users = list(in_use_by(image_id))
-            if not _is_id_prefix(image_id, name):
-                ref = parse_reference(name)
-                if not force and _single_reference(refs) and users:
-                    raise Conflict(
-                        f'conflict: unable to remove repository reference "{name}" (must force) - '
-                        f"container {users[0].id[:12]} is using its referenced image {_short(image_id)}"
-                    )
-                self.db.execute("DELETE FROM image_tags WHERE ref = ?", (str(ref),))
-                records.append({"Untagged": ref.familiar()})
-                refs = self._refs(image_id)
-                if ref.digest is None and not any(parse_reference(r).name == ref.name and "@" not in r for r in refs):
-                    # Digest references of the same repository go with its last tag.
-                    for r in list(refs):
-                        if "@" in r and parse_reference(r).name == ref.name:
-                            self.db.execute("DELETE FROM image_tags WHERE ref = ?", (r,))
-                            records.append({"Untagged": _familiar(r)})
-                    refs = self._refs(image_id)
-                if refs:
-                    return records
-                self._delete_helper(image_id, records, force, prune, quiet=True, users=users, in_use_by=in_use_by)
-                return records
-            if _single_reference(refs):
-                self._check_conflict(image_id, users, hard=True, soft=not force, references=False)
-                for r in refs:
-                    self.db.execute("DELETE FROM image_tags WHERE ref = ?", (r,))
-                    records.append({"Untagged": _familiar(r)})
-            self._delete_helper(image_id, records, force, prune, quiet=False, users=users, in_use_by=in_use_by)
-            return records
+        return self._removal.delete(name, force, prune, in_use_by)
 
-    def _refs(self, image_id: str) -> list[str]:
-        return [r["ref"] for r in self.db.query("SELECT ref FROM image_tags WHERE image_id = ? ORDER BY created, ref", (image_id,))]
-
-    def _check_conflict(self, image_id: str, users: Sequence[ContainerUse], hard: bool, soft: bool, references: bool = True) -> None:
-        """Raise docker's Conflict for the first conflict found (hard ones first)."""
-        if hard:
-            if self.children(image_id):
-                raise Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image has dependent child images")
-            running = [u for u in users if u.running]
-            if running:
-                raise Conflict(
-                    f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
-                    f"image is being used by running container {running[0].id[:12]}"
-                )
-        if soft:
-            if references and self._refs(image_id):
-                raise Conflict(f"conflict: unable to delete {_short(image_id)} (must be forced) - image is referenced in multiple repositories")
-            stopped = [u for u in users if not u.running]
-            if stopped:
-                raise Conflict(
-                    f"conflict: unable to delete {_short(image_id)} (must be forced) - "
-                    f"image is being used by stopped container {stopped[0].id[:12]}"
-                )
-
-    def _delete_helper(self, image_id: str, records: list[dict], force: bool, prune: bool, quiet: bool, users: Sequence[ContainerUse], in_use_by: InUseBy) -> None:
-        try:
-            self._check_conflict(image_id, users, hard=True, soft=not force)
-        except Conflict:
-            dangling = not self._refs(image_id)
-            if quiet and (not dangling or users):
-                return
-            raise
-        parent = self.db.query_one("SELECT parent FROM images WHERE id = ?", (image_id,))["parent"]
-        for r in self._refs(image_id):
-            self.db.execute("DELETE FROM image_tags WHERE ref = ?", (r,))
-            records.append({"Untagged": _familiar(r)})
-        removed_layers, _ = self._remove_image(image_id)
-        records.append({"Deleted": image_id})
-        records.extend({"Deleted": chain} for chain in removed_layers)
-        if prune and parent and self.db.query_one("SELECT 1 FROM images WHERE id = ?", (parent,)):
-            self._delete_helper(parent, records, False, True, True, list(in_use_by(parent)), in_use_by)
-
-    def _remove_image(self, image_id: str) -> tuple[list[str], int]:
-        """Drop the record, then the snapshots and blobs no other image lists.
-
-        Returns the chain ids removed and the bytes of layer content freed.
-        """
-        layers = self.layers(image_id)
-        manifest = self.db.query_one("SELECT manifest_digest FROM images WHERE id = ?", (image_id,))["manifest_digest"]
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM images WHERE id = ?", (image_id,))
-        removed: list[str] = []
-        freed = 0
-        for layer in reversed(layers):  # top first: a parent cannot go before its child
-            chain = str(layer.chain_id)
-            if self.db.query_one("SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", (chain,)):
-                continue
-            try:
-                self.snapshotter.remove(chain)
-                removed.append(chain)
-                freed += layer.size
-            except NotFound:
-                pass
-            except Conflict:
-                break  # a container's layer sits on it; prune collects it later
-        for blob in [image_id, manifest] + [str(layer.blob.digest) for layer in layers if layer.blob]:
-            if blob and not self._blob_referenced(blob):
-                try:
-                    self.content.delete(blob)
-                except NotFound:
-                    pass
-        return removed, freed
-
-    def _blob_referenced(self, digest: str) -> bool:
-        return bool(
-            self.db.query_one("SELECT 1 FROM images WHERE id = ? OR manifest_digest = ? LIMIT 1", (digest, digest))
-            or self.db.query_one("SELECT 1 FROM image_layers WHERE blob_digest = ? LIMIT 1", (digest,))
-        )
-
-    def prune(self, dangling_only: bool = True, filters: Mapping[str, Iterable[str]] | None = None, in_use_by: InUseBy = _nobody) -> tuple[list[dict], int]:
+    def prune(self, dangling_only: bool = True, filters: Mapping[str, Iterable[str]] | None = None, in_use_by: InUseBy = nobody) -> tuple[list[dict], int]:
         """`docker image prune`: (records, bytes reclaimed)."""
-        filters = {k: list(v) for k, v in (filters or {}).items()}
-        if "dangling" in filters:
-            dangling_only = filters.pop("dangling")[-1].lower() in ("true", "1")
-        records: list[dict] = []
-        reclaimed = 0
-        with self._lock:
-            for rec in self.list(all=True, filters=filters):
-                if dangling_only and rec.tags:
-                    continue
-                if in_use_by(rec.id) or self.children(rec.id):
-                    continue
-                if not self.db.query_one("SELECT 1 FROM images WHERE id = ?", (rec.id,)):
-                    continue
-                for r in self._refs(rec.id):
-                    self.db.execute("DELETE FROM image_tags WHERE ref = ?", (r,))
-                    records.append({"Untagged": _familiar(r)})
-                removed, freed = self._remove_image(rec.id)
-                records.append({"Deleted": rec.id})
-                records.extend({"Deleted": c} for c in removed)
-                reclaimed += freed
-            reclaimed += self.collect_snapshots()
-        return records, reclaimed
+        return self._removal.prune(dangling_only, filters, in_use_by)
 
     def collect_snapshots(self) -> int:
         """Remove committed snapshots no image lists and nothing sits on; bytes freed."""
-        freed = 0
-        progress = True
-        while progress:
-            progress = False
-            for name in list(self.snapshotter.walk()):
-                if self.db.query_one("SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", (name,)):
-                    continue
-                try:
-                    size = self.snapshotter.usage(name)
-                    self.snapshotter.remove(name)
-                    freed += size
-                    progress = True
-                except (Conflict, NotFound):
-                    continue
-        return freed
+        return self._removal.collect_snapshots()
 
     # -- history ----------------------------------------------------------------------------------
 
@@ -589,7 +432,7 @@ class ImageStore:
             if index is None:
                 continue
             item = items[index]
-            tags = tuple(_familiar(r) for r in self._refs(ancestor) if "@" not in r)
+            tags = tuple(_familiar(r) for r in self.refs(ancestor) if "@" not in r)
             items[index] = HistoryItem(ancestor, item.created, item.created_by, tags, item.size, item.comment)
         return items
 
@@ -634,26 +477,4 @@ def _is_hex(text: str) -> bool:
     return bool(text) and all(c in "0123456789abcdef" for c in text)
 
 
-def _is_id_prefix(image_id: str, candidate: str) -> bool:
-    return image_id.startswith(candidate) or image_id.split(":", 1)[1].startswith(candidate)
-
-
-def _single_reference(refs: list[str]) -> bool:
-    """docker's isSingleReference: one repository, at most one tag; False when empty."""
-    if len(refs) <= 1:
-        return len(refs) == 1
-    tag_ref = None
-    digest_repos = set()
-    for r in refs:
-        parsed = parse_reference(r)
-        if parsed.digest is not None and parsed.tag is None:
-            digest_repos.add(parsed.name)
-        elif tag_ref is None:
-            tag_ref = parsed
-        else:
-            return False
-    single = tag_ref or parse_reference(refs[0])
-    return len(digest_repos) == 1 and single.name in digest_repos
-
-
-__all__ = ["ContainerUse", "HistoryItem", "ImageRecord", "ImageStore", "LayerRecord", "InUseBy"]
+__all__ = ["HistoryItem", "ImageRecord", "ImageStore", "LayerRecord"]

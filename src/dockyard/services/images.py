@@ -13,7 +13,8 @@ import os
 from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
 
 from dockyard.images.reference import parse_reference
-from dockyard.images.store import ContainerUse, ImageRecord, ImageStore, InUseBy, _nobody
+from dockyard.images.removal import ContainerUse, InUseBy, nobody
+from dockyard.images.store import ImageRecord, ImageStore
 from dockyard.images.timefmt import format_rfc3339_nano
 
 
@@ -22,7 +23,7 @@ def _familiar(ref: str) -> str:
 
 
 class ImageService:
-    def __init__(self, store: ImageStore, in_use_by: InUseBy = _nobody):
+    def __init__(self, store: ImageStore, in_use_by: InUseBy = nobody):
         self.store = store
         # Injected by the wiring: which containers use an image (id, running).
         self.in_use_by = in_use_by
