@@ -12,6 +12,7 @@ export DOCKYARD_HOST ?= unix://$(SOCK)
 .PHONY: install deps demo test test-unit daemon stop-daemon bench clean
 
 install: deps $(BIN)/dockyard
+	@$(BIN)/python -m compileall -q src
 	ln -sf $(CURDIR)/$(BIN)/dockyard /usr/local/bin/dockyard
 	ln -sf $(CURDIR)/$(BIN)/dockyardd /usr/local/bin/dockyardd
 
@@ -27,6 +28,9 @@ $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	@# compiled once here: the CLI starts a fresh interpreter per command, and
+	@# environments with PYTHONDONTWRITEBYTECODE would otherwise recompile each time
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 # Start the daemon in the background unless one already answers on $(SOCK).

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
 
 from dockyard import errors
 from dockyard.cli import units
 from dockyard.cli.flags import FlagSet
 from dockyard.cli.formatter import ellipsis, go_quote, render, truncate_id
 from dockyard.cli.session import Session, StatusError, describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PS_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

@@ -13,7 +13,9 @@ flag errors exit 125 (docker's FlagErrorFunc), argument-count errors 1.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 PROG = "dockyard"
 

@@ -20,10 +20,12 @@ width is taken over the run of consecutive lines that have that column.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
-
 from dockyard.cli.template import Template
 from dockyard.cli.template_functions import HEADER_FUNCTIONS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 MIN_WIDTH = 10
 PADDING = 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from dockyard import errors
 from dockyard.cli import units
@@ -13,6 +12,10 @@ from dockyard.cli.containers import confirm, parse_filters
 from dockyard.cli.flags import FlagSet
 from dockyard.cli.formatter import ellipsis, render, truncate_id
 from dockyard.cli.session import Session, StatusError, describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 IMAGE_HEADERS = {
     "Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",

@@ -12,7 +12,6 @@ otherwise ``run``/``start -a`` exit with the container's own status.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 from dockyard import __version__
@@ -200,7 +199,9 @@ def _main(argv: list[str]) -> int:
 
     session = Session(host)
     try:
-        command = getattr(importlib.import_module(module_name), function_name)
+        # __import__ rather than importlib.import_module: the same import,
+        # without loading importlib's package (and warnings) at start-up.
+        command = getattr(__import__(module_name, fromlist=[function_name]), function_name)
         return command(session, rest)
     except HelpRequested as exc:
         sys.stdout.write(exc.flags.help_text())

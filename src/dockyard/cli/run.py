@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import select
-from typing import Any
 
 from dockyard import errors
 from dockyard.cli.flags import FlagSet
 from dockyard.cli.runconfig import add_container_flags, container_config
 from dockyard.cli.session import Session, StatusError, describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # How long to wait for /wait's response headers before starting anyway
 # (a daemon that only answers at exit would otherwise block us forever).

@@ -14,10 +14,13 @@ Attach* fields, ``--init`` is only sent when given.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
 
 from dockyard.cli import units
 from dockyard.cli.flags import FlagSet, Options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 def validate_env(value: str) -> str:

@@ -10,9 +10,11 @@ as docker does for daemon errors.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from dockyard.client.api import APIClient
 
 

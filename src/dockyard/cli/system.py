@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from typing import Any
 
 from dockyard import __version__, errors
 from dockyard.cli import units
@@ -15,6 +14,10 @@ from dockyard.cli.flags import FlagSet
 from dockyard.cli.formatter import expand_escapes
 from dockyard.cli.session import Session, StatusError, describe
 from dockyard.cli.template import Template, TemplateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # inspect without --type tries these in docker's order.
 _INSPECT_PATHS = {

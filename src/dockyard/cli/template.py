@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
 
 from dockyard.cli.template_functions import (
     FUNCTIONS,
@@ -33,6 +32,10 @@ from dockyard.cli.template_functions import (
     go_string,
     truth,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 # -- lexing -------------------------------------------------------------------

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class TemplateError(Exception):

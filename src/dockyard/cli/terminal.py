@@ -18,9 +18,12 @@ from __future__ import annotations
 import os
 import select
 import sys
-from typing import Any, BinaryIO
 
 from dockyard.client.stream import STDERR, Demultiplexer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 DETACHED, ENDED = "detached", "ended"

@@ -1,7 +1,9 @@
 """The Docker Engine API client the CLI uses.
 
-Small and fast to import: stdlib only (http.client, socket, json).  ``api``
-speaks HTTP/1.1 over the daemon's unix socket and maps error statuses back
+Small and fast to import: stdlib only (socket, json), and not even
+``http.client``, whose ``email`` and ``ssl`` imports would cost more than the
+rest of the CLI.  ``connection`` is the HTTP/1.1 on the daemon's unix
+socket; ``api`` speaks the Engine API over it and maps error statuses back
 to the kinds in ``dockyard.errors``; ``stream`` decodes what long-lived
 responses carry (docker's multiplexed stdout/stderr frames, JSON lines).
 """

@@ -19,7 +19,10 @@ interactive output responsive.
 from __future__ import annotations
 
 import json
-from typing import Iterable, Iterator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 HEADER_SIZE = 8
