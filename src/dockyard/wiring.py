@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .content.store import ContentStore
 from .daemon.http import Router
 from .daemon.routes import containers as container_routes
+from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
 from .daemon.routes import system as system_routes
 from .images.removal import ContainerUse
@@ -21,6 +22,7 @@ from .metadata.db import Database
 from .paths import DataRoot
 from .services.containers import ContainerService
 from .services.events import EventBus
+from .services.execs import ExecService
 from .services.images import ImageService
 from .snapshots import choose_snapshotter
 
@@ -121,5 +123,6 @@ def build(data_root: str, forkserver) -> Daemon:
     router = Router()
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
     container_routes.register(router, containers, image_ids_for)
+    exec_routes.register(router, ExecService(containers))
     image_routes.register(router, images, events, root)
     return Daemon(root, db, events, images, containers, router)

@@ -90,6 +90,54 @@ def init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_fd: int = -1)
         _report(err_fd, f"container init: {e!r}", 125)
 
 
+# Joined in this order: every namespace whose file we open from the host's
+# /proc first, the mount namespace last (after it, /proc is the container's).
+_EXEC_NAMESPACES = ("ipc", "uts", "net", "cgroup", "mnt")
+
+
+def enter(container_pid: int, process: dict, cgroups_path: str | None, err_fd: int, console_fd: int = -1) -> None:
+    """Never returns: join a running container and exec `process` (docker exec).
+
+    Runs in a child the shim forked; the shim's PID namespace for children is
+    already the container's, so only the other namespaces are joined here.
+    Joining the mount namespace also moves our root and working directory to
+    the container's root.  Errors are reported on err_fd like `init`'s.
+    """
+    try:
+        os.setsid()
+        if cgroups_path:
+            cgroups.Cgroup(cgroups_path).add(0)
+        fds = []
+        for ns in _EXEC_NAMESPACES:
+            try:
+                fds.append(os.open(f"/proc/{container_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
+            except FileNotFoundError:
+                continue
+        for fd in fds:
+            syscalls.setns(fd, 0)
+            os.close(fd)
+        user = process.get("user", {})
+        if console_fd >= 0:
+            _open_console(console_fd, user.get("uid", 0), user.get("gid", 0), process.get("consoleSize"))
+        for rl in process.get("rlimits", []):
+            resource.setrlimit(RLIMITS[rl["type"]], (rl["soft"], rl["hard"]))
+        if process.get("noNewPrivileges"):
+            syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        cwd = process.get("cwd") or "/"
+        try:
+            os.chdir(cwd)
+        except FileNotFoundError:
+            raise InitError(f"chdir to cwd (\"{cwd}\") set in config.json failed: no such file or directory", 126) from None
+        _apply_capabilities(process.get("capabilities", {}), user)
+        _exec(process)
+    except InitError as e:
+        _report(err_fd, str(e), e.code)
+    except OSError as e:
+        _report(err_fd, f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""), 126)
+    except BaseException as e:  # noqa: BLE001 - the child must never return into the shim
+        _report(err_fd, f"exec: {e!r}", 126)
+
+
 def _report(err_fd: int, message: str, code: int) -> None:
     try:
         os.write(err_fd, json.dumps({"message": message, "code": code}).encode())

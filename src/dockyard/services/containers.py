@@ -120,7 +120,7 @@ class ContainerService:
                 (c.name, c.state_json(), c.restart_count, c.id),
             )
 
-    def _event(self, c: Container, action: str, **extra) -> None:
+    def event(self, c: Container, action: str, **extra) -> None:
         attrs = {"image": c.image, "name": c.name, **(c.config.get("Labels") or {}), **extra}
         self.events.publish("container", action, c.id, attrs)
 
@@ -163,7 +163,7 @@ class ContainerService:
             self._discard_files(cid)
             raise
         self._containers[cid] = c
-        self._event(c, "create")
+        self.event(c, "create")
         return c
 
     def _check_name_free(self, name: str) -> None:
@@ -191,7 +191,7 @@ class ContainerService:
         old = c.name
         c.name = new_name
         self._save(c)
-        self._event(c, "rename", oldName="/" + old)
+        self.event(c, "rename", oldName="/" + old)
 
     # -- start ---------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ class ContainerService:
             exit_code=0, shim_pid=shim_pid,
         )
         self._save(c)
-        self._event(c, "start")
+        self.event(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
 
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
@@ -276,7 +276,7 @@ class ContainerService:
             c.state.status = "exited"
             c.state.finished_at = now_rfc3339()
         self._save(c)
-        self._event(c, "die", exitCode=str(exit_code))
+        self.event(c, "die", exitCode=str(exit_code))
         self._resolve_next_exit(c)
         if c.host_config.get("AutoRemove"):
             await self.remove(c.id, force=True)
@@ -332,8 +332,8 @@ class ContainerService:
         )
         self._save(c)
         if c.state.oom_killed:
-            self._event(c, "oom")
-        self._event(c, "die", exitCode=str(c.state.exit_code))
+            self.event(c, "oom")
+        self.event(c, "die", exitCode=str(c.state.exit_code))
         self._w(c.id).exited.set()
         self._resolve_next_exit(c)
         if c.host_config.get("AutoRemove"):
@@ -354,7 +354,7 @@ class ContainerService:
 
     # -- stop, kill, restart ----------------------------------------------------------
 
-    def _shim(self, c: Container) -> ShimClient:
+    def shim(self, c: Container) -> ShimClient:
         return ShimClient(self.paths(c).shim_socket)
 
     async def kill(self, ref: str, signal_name=None) -> None:
@@ -362,11 +362,11 @@ class ContainerService:
         sig = cc.parse_signal(signal_name, _signal.SIGKILL)
         c.check("kill")
         await self._signal(c, sig)
-        self._event(c, "kill", signal=str(sig))
+        self.event(c, "kill", signal=str(sig))
 
     async def _signal(self, c: Container, sig: int) -> None:
         try:
-            await self._shim(c).request("kill", signal=sig)
+            await self.shim(c).request("kill", signal=sig)
         except errors.Unavailable:
             pass  # the process is gone already; its exit is on the way
 
@@ -378,7 +378,7 @@ class ContainerService:
             timeout = c.config.get("StopTimeout")
             timeout = 10 if timeout is None else int(timeout)
         exited = self._w(c.id).exited
-        self._event(c, "kill", signal=str(sig))
+        self.event(c, "kill", signal=str(sig))
         await self._signal(c, sig)
         if timeout < 0:
             await exited.wait()
@@ -386,17 +386,17 @@ class ContainerService:
             try:
                 await asyncio.wait_for(exited.wait(), timeout)
             except asyncio.TimeoutError:
-                self._event(c, "kill", signal=str(int(_signal.SIGKILL)))
+                self.event(c, "kill", signal=str(int(_signal.SIGKILL)))
                 await self._signal(c, _signal.SIGKILL)
                 await exited.wait()
-        self._event(c, "stop")
+        self.event(c, "stop")
 
     async def restart(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
         c = self.get(ref)
         if c.state.running:
             await self.stop(c.id, timeout, signal_name)
         await self.start(c.id)
-        self._event(c, "restart")
+        self.event(c, "restart")
 
     # -- wait ------------------------------------------------------------------------
 
@@ -440,7 +440,7 @@ class ContainerService:
         self.db.execute("DELETE FROM containers WHERE id=?", (c.id,))
         del self._containers[c.id]
         await asyncio.get_running_loop().run_in_executor(None, self._discard_files, c.id)
-        self._event(c, "destroy")
+        self.event(c, "destroy")
         w = self._waiters.pop(c.id, None)
         if w:
             for fut in w.removed + w.next_exit:
@@ -471,7 +471,7 @@ class ContainerService:
         """A future for the shim's attach stream (reader, writer): at once for
         a running container, else when it next starts (clients attach first)."""
         if c.state.running:
-            return asyncio.ensure_future(self._shim(c).attach(stdin, stdout, stderr))
+            return asyncio.ensure_future(self.shim(c).attach(stdin, stdout, stderr))
         fut = asyncio.get_running_loop().create_future()
         self._w(c.id).attach.append((fut, stdin, stdout, stderr))
         return fut
@@ -494,7 +494,7 @@ class ContainerService:
         c = self.get(ref)
         if not c.state.running:
             raise errors.Conflict(f"Container {c.id} is not running")
-        await self._shim(c).request("resize", h=height, w=width)
+        await self.shim(c).request("resize", h=height, w=width)
 
     # -- daemon start --------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import json
 import os
 import socket
 
-from ..errors import SystemError, Unavailable
+from ..errors import InvalidArgument, SystemError, Unavailable
 from .address import short_path
 from .forkserver import ForkServer
 
@@ -46,6 +46,24 @@ class ShimClient:
         if not line:
             writer.close()
             raise Unavailable("shim closed the connection")
+        return reader, writer
+
+
+    async def exec(self, exec_id: str, process: dict, stdin: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Start a process in the container; its stream follows (see shim/exec.py).
+
+        Raises InvalidArgument with the runtime's message when it cannot start."""
+        reader, writer = await self._open()
+        writer.write(json.dumps({"op": "exec", "id": exec_id, "process": process, "stdin": stdin}).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+        if not line:
+            writer.close()
+            raise Unavailable("shim closed the connection")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            writer.close()
+            raise InvalidArgument(reply.get("message", "exec failed"))
         return reader, writer
 
 

@@ -9,7 +9,10 @@ with one JSON request line; the shim answers with one JSON line.  Requests:
     {"op": "kill", "signal": 15}    → {"ok": true}
     {"op": "wait"}                  → (when the process has ended)
                                       {"exit_code": N, "oom_killed": b, "finished_at": "...", "error": ""}
-    {"op": "resize", "h": 24, "w": 80} → {"ok": true}
+    {"op": "resize", "h": 24, "w": 80[, "exec": id]} → {"ok": true}
+    {"op": "exec", "id": "…", "process": {OCI process}, "stdin": b}
+                                    → {"ok": true, "pid": N} or {"ok": false, "message": …},
+                                      then the exec's stream (see shim/exec.py)
     {"op": "attach", "stdin": b, "stdout": b, "stderr": b}
                                     → {"ok": true}, then the connection becomes a
                                       stream: shim → daemon frames (`frame`), daemon →
@@ -30,6 +33,7 @@ from __future__ import annotations
 import struct
 
 STDIN, STDOUT, STDERR = 0, 1, 2
+EXIT = 3  # the last frame of an exec stream: {"exit_code": N}
 HEADER = struct.Struct(">BxxxI")
 
 

@@ -39,6 +39,8 @@ from ..mount import Mount, mount_all
 from ..runtime import cgroups, linux, syscalls
 from . import protocol
 from .address import short_path
+from .exec import ExecSession
+from .fdio import open_fds, read_to_eof, write_fd
 from ..units import now_rfc3339
 
 
@@ -89,6 +91,8 @@ class Shim:
         self.exited = None  # asyncio.Event once the loop runs
         self.child_status: int | None = None
         self._ours = config.runtime in ("", "dockyard")
+        self.execs: dict[int, ExecSession] = {}  # by pid
+        self.exec_ids: dict[str, ExecSession] = {}
         self.console: socket.socket | None = None
         self._console_child: socket.socket | None = None
 
@@ -144,7 +148,7 @@ class Shim:
                     os.dup2(fd, i)
                 console = self._console_child.fileno() if self._console_child else -1
                 keep = {0, 1, 2, go_r, err_w, console}
-                for fd in _open_fds():
+                for fd in open_fds():
                     if fd not in keep:
                         try:
                             os.close(fd)
@@ -242,6 +246,8 @@ class Shim:
             if pid == self.pid:
                 self.child_status = status
                 self._maybe_finish()
+            elif pid in self.execs:
+                self.execs.pop(pid).reaped(status)
 
     def _on_output(self, fd: int) -> None:
         try:
@@ -375,7 +381,7 @@ class Shim:
             return False
         os.write(self.go_w, b"g")
         os.close(self.go_w)
-        data = await _read_to_eof(self.err_r)
+        data = await read_to_eof(self.err_r)
         os.close(self.err_r)
         if data:
             err = json.loads(data)
@@ -407,7 +413,33 @@ class Shim:
         self._reply(writer, self.exit_result)
         return False
 
+    async def _op_exec(self, req, reader, writer) -> bool:
+        if self.status != "running" or self.exit_result is not None:
+            self._reply(writer, {"ok": False, "message": f"container {self.config.id} is not running"})
+            return False
+        session = ExecSession(req["id"], req["process"], bool(req.get("stdin")), writer)
+        runtime = None if self._ours else [self.config.runtime, "--root", self.config.runtime_root]
+        try:
+            await session.start(self.pid, self.spec.get("linux", {}).get("cgroupsPath"), runtime,
+                                self.config.bundle, self.config.id)
+        except (OSError, RuntimeError) as e:
+            self._reply(writer, {"ok": False, "message": str(e)})
+            return False
+        self.execs[session.pid] = session
+        self.exec_ids[session.id] = session
+        session.done_callback = lambda: self.exec_ids.pop(session.id, None)
+        self._reply(writer, {"ok": True, "pid": session.pid})
+        session.serve(reader)
+        writer._dockyard_keep = True  # type: ignore[attr-defined]
+        return True
+
     async def _op_resize(self, req, reader, writer) -> bool:
+        if req.get("exec"):
+            session = self.exec_ids.get(req["exec"])
+            if session is not None:
+                session.resize(int(req["h"]), int(req["w"]))
+            self._reply(writer, {"ok": True})
+            return False
         if self.master >= 0:
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0))
         self._reply(writer, {"ok": True})
@@ -434,14 +466,14 @@ class Shim:
                 data = await reader.read(65536)
                 if not data:
                     break
-                await _write_fd(target, data)
+                await write_fd(target, data)
         except (ConnectionError, OSError):
             pass
         if not self.config.terminal and self.config.stdin_once and self.stdin_w >= 0:
             os.close(self.stdin_w)
             self.stdin_w = -1
         elif self.config.terminal and self.config.stdin_once and self.master >= 0:
-            await _write_fd(self.master, b"\x04")  # EOF at the tty's line discipline
+            await write_fd(self.master, b"\x04")  # EOF at the tty's line discipline
 
     async def _watch_detach(self, reader: asyncio.StreamReader, entry) -> None:
         try:
@@ -449,49 +481,6 @@ class Shim:
                 pass
         except ConnectionError:
             pass
-
-
-async def _write_fd(fd: int, data: bytes) -> None:
-    loop = asyncio.get_running_loop()
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-            view = view[n:]
-        except BlockingIOError:
-            fut = loop.create_future()
-            loop.add_writer(fd, fut.set_result, None)
-            try:
-                await fut
-            finally:
-                loop.remove_writer(fd)
-
-
-async def _read_to_eof(fd: int) -> bytes:
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    chunks = []
-    while True:
-        try:
-            b = os.read(fd, 65536)
-        except BlockingIOError:
-            fut = loop.create_future()
-            loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
-            try:
-                await fut
-            finally:
-                loop.remove_reader(fd)
-            continue
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(x) for x in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 256))
 
 
 def run(config: ShimConfig, hello: socket.socket) -> None:
@@ -510,7 +499,7 @@ def run(config: ShimConfig, hello: socket.socket) -> None:
         os.dup2(log_fd, 2)
         os.close(devnull)
         os.close(log_fd)
-        for fd in _open_fds():
+        for fd in open_fds():
             if fd > 2 and fd != hello.fileno():
                 try:
                     os.close(fd)
