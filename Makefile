@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := busybox-static tini runc crun nftables debootstrap iproute2 curl bc
+DEB_PACKAGES := procps busybox-static tini runc crun nftables debootstrap iproute2 curl bc
 SOCK ?= /run/dockyard/dockyard.sock
 DATA_ROOT ?= /var/lib/dockyard
 export DOCKYARD_HOST ?= unix://$(SOCK)
@@ -45,8 +45,10 @@ daemon: install
 		echo "dockyardd started on $(SOCK) (log: /var/log/dockyardd.log)"; \
 	fi
 
+# Running containers keep running (their shims outlive the daemon).
 stop-daemon:
-	-pkill -f '$(BIN)/dockyardd' || true
+	@pid=$$(cat $(DATA_ROOT)/dockyardd.lock 2>/dev/null); \
+	if [ -n "$$pid" ] && kill $$pid 2>/dev/null; then echo "stopped dockyardd ($$pid)"; else echo "dockyardd is not running"; fi
 
 demo: daemon
 	@$(BIN)/dockyard image inspect busybox:latest >/dev/null 2>&1 || contrib/mkimage.sh busybox

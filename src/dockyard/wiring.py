@@ -20,6 +20,7 @@ from .images.removal import ContainerUse
 from .images.store import ImageStore
 from .metadata.db import Database
 from .paths import DataRoot
+from .services.container_resources import ContainerResources
 from .services.containers import ContainerService
 from .services.events import EventBus
 from .services.execs import ExecService
@@ -122,7 +123,7 @@ def build(data_root: str, forkserver) -> Daemon:
 
     router = Router()
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
-    container_routes.register(router, containers, image_ids_for)
+    container_routes.register(router, containers, ContainerResources(containers), image_ids_for)
     exec_routes.register(router, ExecService(containers))
     image_routes.register(router, images, events, root)
     return Daemon(root, db, events, images, containers, router)

@@ -47,6 +47,10 @@ def _lock_data_root(root: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise SystemExit(f"dockyardd: another daemon is using the data root {root}") from None
+    # The lock file names the daemon's pid: stop it by pid, never with
+    # `pkill -f`, which cannot tell the daemon from other processes.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 

@@ -155,9 +155,18 @@ class Cgroup:
             if d and not self.is_v2("memory"):
                 # memsw must never be below the limit: raise it first when lowering.
                 memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
-                _write(os.path.join(d, "memory.limit_in_bytes"), str(limit))
+                limit_file = os.path.join(d, "memory.limit_in_bytes")
                 if os.path.exists(memsw):
-                    _write(memsw, str(swap if swap and swap > 0 else -1))
+                    # memsw may never be below the limit: when raising the
+                    # limit above the current memsw, memsw must go first.
+                    try:
+                        _write(limit_file, str(limit))
+                        _write(memsw, str(swap if swap and swap > 0 else -1))
+                    except OSError:
+                        _write(memsw, str(swap if swap and swap > 0 else -1))
+                        _write(limit_file, str(limit))
+                else:
+                    _write(limit_file, str(limit))
             elif d:
                 _write(os.path.join(d, "memory.max"), str(limit))
                 if swap is not None and os.path.exists(os.path.join(d, "memory.swap.max")):
@@ -205,6 +214,35 @@ class Cgroup:
         """Move a process into the group in every hierarchy (0 means the caller)."""
         for d in self.dirs():
             _write(os.path.join(d, "cgroup.procs"), str(pid))
+
+    # -- freezing (pause/unpause) ------------------------------------------------
+
+    def freeze(self, timeout: float = 5.0) -> None:
+        self._set_frozen(True, timeout)
+
+    def thaw(self, timeout: float = 5.0) -> None:
+        self._set_frozen(False, timeout)
+
+    def _set_frozen(self, frozen: bool, timeout: float) -> None:
+        d = self.controller_dir("freezer")
+        if d and not self.is_v2("freezer"):
+            state = os.path.join(d, "freezer.state")
+            want = "FROZEN" if frozen else "THAWED"
+            _write(state, want)
+            # FREEZING means some task has not stopped yet: ask again until done.
+            deadline = time.monotonic() + timeout
+            while True:
+                with open(state) as f:
+                    if f.read().strip() == want:
+                        return
+                if time.monotonic() > deadline:
+                    raise OSError(f"freezer: the container did not become {want.lower()} in {timeout:.0f}s")
+                time.sleep(0.005)
+                _write(state, want)
+        elif self.h.v2:
+            _write(os.path.join(self.h.v2 + self.path, "cgroup.freeze"), "1" if frozen else "0")
+        else:
+            raise OSError("no freezer controller: pause is not supported on this host")
 
     def oom_killed(self) -> bool:
         d = self.controller_dir("memory")

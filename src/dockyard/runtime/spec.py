@@ -125,7 +125,7 @@ def build(process: ProcessSettings, host: HostSettings) -> dict:
         "mounts": mounts,
         "linux": {
             "cgroupsPath": f"/dockyard/{host.container_id}",
-            "resources": _resources(host),
+            "resources": resources(host),
             "namespaces": _namespaces(host),
             "devices": [
                 {"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
@@ -173,7 +173,7 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-def _resources(host: HostSettings) -> dict:
+def resources(host: HostSettings) -> dict:
     res: dict = {}
     if host.privileged:
         res["devices"] = [{"allow": True, "access": "rwm"}]

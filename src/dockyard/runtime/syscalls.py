@@ -113,9 +113,30 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     )
 
 
-def set_process_name(name: str) -> None:
+def set_process_name(name: str, cmdline: str | None = None) -> None:
+    """Set the name ps shows (comm) and, if given, rewrite /proc/self/cmdline.
+
+    A forked shim would otherwise show the daemon's command line, and
+    ``pkill -f dockyardd`` would kill every container's supervisor with the
+    daemon.  The command line is rewritten in place, in the memory that held
+    the original argv (what setproctitle does): it can get shorter, never longer.
+    """
     buf = ctypes.create_string_buffer(name.encode()[:15])
     _libc.prctl(PR_SET_NAME, buf, 0, 0, 0)
+    if cmdline is None:
+        return
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[45], [46] are arg_start and arg_end (proc(5), counting from field 3)
+        start, end = int(fields[45]), int(fields[46])
+    except (OSError, IndexError, ValueError):
+        return
+    size = end - start
+    if size <= 1:
+        return
+    data = cmdline.encode()[: size - 1]
+    ctypes.memmove(start, data + b"\0" * (size - len(data)), size)
 
 
 class _CapHeader(ctypes.Structure):

@@ -4,6 +4,9 @@ States and the moves between them, as a table (an illegal move is an error,
 never a silent no-op):
 
     created ──start──▶ running ──(process ends)──▶ exited ──start──▶ running
+       │               ▲    │ pause                     │
+       │       unpause │    ▼                           │
+       │               paused ──stop/kill (thawed)──▶ exited
        │                  │                           │
        └──remove──▶ removing ◀──remove(force)─────────┘
                           ▲
@@ -25,8 +28,8 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 # operation -> the statuses it may start from
 ALLOWED = {
     "start": {"created", "exited"},
-    "stop": {"running"},
-    "kill": {"running"},
+    "stop": {"running", "paused", "restarting"},
+    "kill": {"running", "paused", "restarting"},
     "remove": {"created", "exited", "dead"},
     "wait": {"created", "running", "exited", "dead"},
 }

@@ -28,6 +28,7 @@ from typing import Protocol
 from .. import errors
 from ..metadata.db import Database
 from ..paths import ContainerPaths, DataRoot
+from ..runtime import cgroups
 from ..runtime import spec as oci
 from ..shim.client import ShimClient, shim_alive, spawn_shim
 from ..shim.forkserver import ForkServer
@@ -113,7 +114,12 @@ class ContainerService:
             self._waiters[cid] = _Waiters()
         return self._waiters[cid]
 
-    def _save(self, c: Container) -> None:
+    def save_config(self, c: Container) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE containers SET host_config=?, config=? WHERE id=?",
+                        (json.dumps(c.host_config), json.dumps(c.config), c.id))
+
+    def save(self, c: Container) -> None:
         with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE containers SET name=?, state=?, restart_count=? WHERE id=?",
@@ -190,7 +196,7 @@ class ContainerService:
         self._check_name_free(new_name)
         old = c.name
         c.name = new_name
-        self._save(c)
+        self.save(c)
         self.event(c, "rename", oldName="/" + old)
 
     # -- start ---------------------------------------------------------------------
@@ -258,7 +264,7 @@ class ContainerService:
             status="running", pid=int(reply["pid"]), started_at=now_rfc3339(), finished_at=c.state.finished_at,
             exit_code=0, shim_pid=shim_pid,
         )
-        self._save(c)
+        self.save(c)
         self.event(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
 
@@ -275,7 +281,7 @@ class ContainerService:
         else:
             c.state.status = "exited"
             c.state.finished_at = now_rfc3339()
-        self._save(c)
+        self.save(c)
         self.event(c, "die", exitCode=str(exit_code))
         self._resolve_next_exit(c)
         if c.host_config.get("AutoRemove"):
@@ -330,7 +336,7 @@ class ContainerService:
             error=result.get("error") or "", oom_killed=bool(result.get("oom_killed")),
             started_at=c.state.started_at, finished_at=result.get("finished_at") or now_rfc3339(),
         )
-        self._save(c)
+        self.save(c)
         if c.state.oom_killed:
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(c.state.exit_code))
@@ -369,6 +375,14 @@ class ContainerService:
             await self.shim(c).request("kill", signal=sig)
         except errors.Unavailable:
             pass  # the process is gone already; its exit is on the way
+        if c.state.status == "paused" and sig in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            # a frozen process cannot act on the signal: thaw it, as docker does
+            try:
+                await asyncio.to_thread(cgroups.Cgroup(f"/dockyard/{c.id}").thaw)
+            except OSError:
+                pass
+            c.state.status = "running"
+            self.save(c)
 
     async def stop(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
         c = self.get(ref)

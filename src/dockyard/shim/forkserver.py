@@ -65,6 +65,9 @@ class ForkServer:
 
 
 def _serve(sock: socket.socket) -> None:
+    from ..runtime.syscalls import set_process_name
+
+    set_process_name("dockyard-forks", "dockyardd fork server")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.setpgid(0, 0)  # a ^C at the daemon's terminal is the daemon's business

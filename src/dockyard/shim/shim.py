@@ -491,7 +491,7 @@ def run(config: ShimConfig, hello: socket.socket) -> None:
     """
     code = 0
     try:
-        syscalls.set_process_name("dockyard-shim")
+        syscalls.set_process_name("dockyard-shim", f"dockyard-shim {config.id}")
         devnull = os.open("/dev/null", os.O_RDWR)
         os.dup2(devnull, 0)
         log_fd = os.open(os.path.join(config.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -8,13 +8,14 @@ import json
 from ... import errors
 from ...services import container_views as views
 from ...services.container_io import pump_attach, read_logs
+from ...services.container_resources import ContainerResources
 from ...services.containers import ContainerService
 from ...units import parse_timestamp
 from ..filters import parse_filters
 from ..http import HijackResponse, Request, Router, StreamResponse, empty, json_response
 
 
-def register(router: Router, containers: ContainerService, image_ids_for) -> None:
+def register(router: Router, containers: ContainerService, resources: ContainerResources, image_ids_for) -> None:
     async def create(req: Request):
         body = await req.json()
         if body is None:
@@ -133,6 +134,31 @@ def register(router: Router, containers: ContainerService, image_ids_for) -> Non
         content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
         return HijackResponse(run, content_type)
 
+    async def pause(req: Request):
+        await resources.pause(req.params["id"])
+        return empty()
+
+    async def unpause(req: Request):
+        await resources.unpause(req.params["id"])
+        return empty()
+
+    async def top(req: Request):
+        return json_response(await resources.top(req.params["id"], req.q("ps_args")))
+
+    async def update(req: Request):
+        return json_response(await resources.update(req.params["id"], await req.json(required=True)))
+
+    async def stats(req: Request):
+        chunks = resources.stats(req.params["id"], req.q_bool("stream", True), req.q_bool("one-shot"))
+        if not req.q_bool("stream", True):
+            return json_response(json.loads(b"".join([c async for c in chunks])))
+        return StreamResponse(chunks)
+
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("GET", "/containers/{id}/top", top)
+    router.add("POST", "/containers/{id}/update", update)
+    router.add("GET", "/containers/{id}/stats", stats)
     router.add("POST", "/containers/create", create)
     router.add("GET", "/containers/json", list_)
     router.add("POST", "/containers/prune", prune)
