@@ -24,6 +24,7 @@ from .services.container_resources import ContainerResources
 from .services.containers import ContainerService
 from .services.events import EventBus
 from .services.execs import ExecService
+from .services.health import HealthMonitor
 from .services.images import ImageService
 from .snapshots import choose_snapshotter
 
@@ -124,6 +125,8 @@ def build(data_root: str, forkserver) -> Daemon:
     router = Router()
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
     container_routes.register(router, containers, ContainerResources(containers), image_ids_for)
-    exec_routes.register(router, ExecService(containers))
+    execs = ExecService(containers)
+    HealthMonitor(containers, execs)
+    exec_routes.register(router, execs)
     image_routes.register(router, images, events, root)
     return Daemon(root, db, events, images, containers, router)

@@ -45,13 +45,15 @@ class ContainerState:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     shim_pid: int = 0
+    manually_stopped: bool = False  # by stop/kill: restart policies leave it alone
+    health: dict | None = None  # {"Status", "FailingStreak", "Log"} with a health check
 
     @property
     def running(self) -> bool:
         return self.status in ("running", "paused", "restarting")
 
     def to_api(self) -> dict:
-        return {
+        doc = {
             "Status": self.status,
             "Running": self.running,
             "Paused": self.status == "paused",
@@ -64,6 +66,9 @@ class ContainerState:
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            doc["Health"] = self.health
+        return doc
 
 
 @dataclass

@@ -24,7 +24,10 @@ def status_text(c: Container, now: float | None = None) -> str:
     if s.status == "restarting":
         return f"Restarting ({s.exit_code}) {human_duration(now - parse_rfc3339(s.finished_at))} ago"
     if s.running:
-        return f"Up {human_duration(now - parse_rfc3339(s.started_at))}"
+        health = ""
+        if s.health is not None:
+            health = " (health: starting)" if s.health["Status"] == "starting" else f" ({s.health['Status']})"
+        return f"Up {human_duration(now - parse_rfc3339(s.started_at))}{health}"
     if s.status == "removing":
         return "Removal In Progress"
     if s.status == "dead":

@@ -29,12 +29,13 @@ from .. import errors
 from ..metadata.db import Database
 from ..paths import ContainerPaths, DataRoot
 from ..runtime import cgroups
-from ..runtime import spec as oci
 from ..shim.client import ShimClient, shim_alive, spawn_shim
 from ..shim.forkserver import ForkServer
-from ..units import now_rfc3339
+from ..units import now_rfc3339, parse_rfc3339
 from . import container_config as cc
 from .container_state import SCHEMA, ZERO_TIME, Container, ContainerState
+from .container_bundle import prepare_bundle
+from .restart_policy import RestartPolicy, next_delay
 from .events import EventBus
 from .names import random_name
 
@@ -77,6 +78,14 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._waiters: dict[str, _Waiters] = {}
         self._monitors: dict[str, asyncio.Task] = {}
+        self._restarts: dict[str, asyncio.Task] = {}  # pending restarts by policy
+        self._delays: dict[str, float] = {}  # back-off per container
+        self._stopping: set[str] = set()  # stopped or killed by a user
+        # Other services follow container lives: health checks start and stop here.
+        self.on_start: list = []  # callables(Container)
+        self.on_exit: list = []  # callables(Container)
+        # Set by the volume service: the binds (volumes, host paths, tmpfs) a container's spec needs.
+        self.extra_binds = None
         db.ensure_schema(SCHEMA)
         for row in db.query("SELECT * FROM containers"):
             c = Container.from_row(row)
@@ -215,37 +224,9 @@ class ContainerService:
             raise
 
     async def _launch(self, c: Container, paths: ContainerPaths) -> None:
-        hc = c.host_config
-        cfg = c.config
-        self._write_etc_files(c, paths)
-        process = cc.process_settings(
-            cfg, [c.path, *c.args], lambda p: self.images.read_image_file(c.image_id, p), hc.get("ConsoleSize")
-        )
-        binds = [
-            oci.BindMount(paths.resolv_conf, "/etc/resolv.conf"),
-            oci.BindMount(paths.hostname, "/etc/hostname"),
-            oci.BindMount(paths.hosts, "/etc/hosts"),
-        ]
-        spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds))
-        _write_json_atomic(paths.config, spec)
-        for stale in (paths.exit_file, paths.shim_socket):
-            try:
-                os.unlink(stale)
-            except FileNotFoundError:
-                pass
-        runtime = hc.get("Runtime") or "dockyard"
-        mounts = self.images.rootfs_mounts(c.id)
-        shim_config = {
-            "id": c.id,
-            "bundle": paths.dir,
-            "runtime": cc.KNOWN_RUNTIMES[runtime],
-            "runtime_root": os.path.join(self.root.root, "runtime", runtime),
-            "terminal": bool(cfg.get("Tty")),
-            "open_stdin": bool(cfg.get("OpenStdin")),
-            "stdin_once": bool(cfg.get("StdinOnce")),
-            "rootfs_mounts": [_mount_dict(m) for m in mounts],
-            "log_path": paths.log,
-        }
+        extra_binds = self.extra_binds(c) if self.extra_binds else []
+        shim_config = prepare_bundle(c, paths, self.images.read_image_file, self.images.rootfs_mounts(c.id),
+                                     extra_binds, os.path.join(self.root.root, "runtime"))
         shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
         shim = ShimClient(paths.shim_socket)
         await self._connect_pending_attaches(c, shim)
@@ -267,6 +248,8 @@ class ContainerService:
         self.save(c)
         self.event(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
+        for callback in self.on_start:
+            callback(c)
 
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
         for fut, *_ in self._w(c.id).attach:
@@ -286,23 +269,6 @@ class ContainerService:
         self._resolve_next_exit(c)
         if c.host_config.get("AutoRemove"):
             await self.remove(c.id, force=True)
-
-    def _write_etc_files(self, c: Container, paths: ContainerPaths) -> None:
-        hostname = c.config.get("Hostname") or c.id[:12]
-        domain = c.config.get("Domainname")
-        _write_atomic(paths.hostname, f"{hostname}\n".encode())
-        fqdn = f"{hostname}.{domain}" if domain else hostname
-        hosts = (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        )
-        if c.host_config.get("NetworkMode") != "host":
-            hosts += f"127.0.1.1\t{fqdn}" + (f" {hostname}" if fqdn != hostname else "") + "\n"
-        for entry in c.host_config.get("ExtraHosts") or []:
-            host, _, ip = entry.partition(":")
-            hosts += f"{ip}\t{host}\n"
-        _write_atomic(paths.hosts, hosts.encode())
-        _write_atomic(paths.resolv_conf, _container_resolv_conf())
 
     # -- the exit ----------------------------------------------------------------
 
@@ -331,19 +297,58 @@ class ContainerService:
     async def _handle_exit(self, c: Container, result: dict) -> None:
         if c.id not in self._containers:
             return
+        manual = c.id in self._stopping or c.state.manually_stopped
+        self._stopping.discard(c.id)
         c.state = ContainerState(
             status="exited", pid=0, exit_code=int(result.get("exit_code", 255)),
             error=result.get("error") or "", oom_killed=bool(result.get("oom_killed")),
             started_at=c.state.started_at, finished_at=result.get("finished_at") or now_rfc3339(),
+            manually_stopped=manual, health=c.state.health,
         )
+        for callback in self.on_exit:
+            callback(c)
+        policy = RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        if policy.after_exit(c.state.exit_code, c.restart_count, manual):
+            c.state.status = "restarting"
         self.save(c)
         if c.state.oom_killed:
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(c.state.exit_code))
         self._w(c.id).exited.set()
         self._resolve_next_exit(c)
-        if c.host_config.get("AutoRemove"):
+        if c.state.status == "restarting":
+            ran_for = parse_rfc3339(c.state.finished_at) - parse_rfc3339(c.state.started_at)
+            delay = next_delay(self._delays.get(c.id, 0.0), ran_for)
+            self._delays[c.id] = delay
+            self._restarts[c.id] = asyncio.create_task(self._restart_later(c, delay))
+        elif c.host_config.get("AutoRemove"):
             await self.remove(c.id, force=True)
+
+    async def _restart_later(self, c: Container, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            if c.id not in self._containers or c.state.status != "restarting":
+                return
+            c.restart_count += 1
+            c.state.status = "exited"
+            try:
+                await self.start(c.id)
+            except errors.DockyardError as e:
+                log.warning("restart of %s failed: %s", c.id[:12], e.message)
+        finally:
+            if self._restarts.get(c.id) is asyncio.current_task():
+                del self._restarts[c.id]
+
+    def _cancel_restart(self, c: Container) -> bool:
+        """A user's stop/kill/rm of a container waiting to restart: it stays down."""
+        task = self._restarts.pop(c.id, None)
+        if task is None:
+            return False
+        task.cancel()
+        c.state.status = "exited"
+        c.state.manually_stopped = True
+        self.save(c)
+        return True
 
     def _resolve_next_exit(self, c: Container) -> None:
         w = self._w(c.id)
@@ -367,6 +372,9 @@ class ContainerService:
         c = self.get(ref)
         sig = cc.parse_signal(signal_name, _signal.SIGKILL)
         c.check("kill")
+        if self._cancel_restart(c):
+            return
+        self._stopping.add(c.id)
         await self._signal(c, sig)
         self.event(c, "kill", signal=str(sig))
 
@@ -387,6 +395,9 @@ class ContainerService:
     async def stop(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
         c = self.get(ref)
         c.check("stop")
+        if self._cancel_restart(c):
+            return
+        self._stopping.add(c.id)
         sig = cc.parse_signal(signal_name or c.config.get("StopSignal") or None, _signal.SIGTERM)
         if timeout is None:
             timeout = c.config.get("StopTimeout")
@@ -434,6 +445,12 @@ class ContainerService:
         c = self.get(ref)
         if c.state.status == "removing":
             raise errors.Conflict(f"removal of container {c.name} is already in progress")
+        if c.state.status == "restarting" and not force:
+            raise errors.Conflict(
+                f"cannot remove container \"/{c.name}\": container is restarting: "
+                "stop the container before removing or force remove"
+            )
+        self._cancel_restart(c)
         if c.state.running:
             if not force:
                 raise errors.Conflict(
@@ -513,18 +530,33 @@ class ContainerService:
     # -- daemon start --------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Reconnect to the shims of containers that were running when we stopped."""
+        """Reconnect to the shims of containers that were running when we
+        stopped, record the exits that happened meanwhile, and start what the
+        restart policies say must run."""
         for c in list(self._containers.values()):
-            if c.state.status in ("running", "paused", "restarting", "removing"):
-                paths = self.paths(c)
+            paths = self.paths(c)
+            if c.state.status == "restarting":
+                c.state.status = "exited"  # its back-off died with the old daemon
+                await self._start_quietly(c)
+            elif c.state.status in ("running", "paused", "removing"):
                 if shim_alive(paths.shim_pid) and os.path.exists(paths.shim_socket):
                     self._w(c.id).exited = asyncio.Event()
                     self._monitors[c.id] = asyncio.create_task(self._monitor(c, ShimClient(paths.shim_socket)))
                 else:
                     await self._handle_exit(c, self._read_exit_file(c))
+            elif c.state.status == "exited" and RestartPolicy.from_api(
+                c.host_config.get("RestartPolicy")
+            ).at_daemon_start(c.state.manually_stopped):
+                await self._start_quietly(c)
+
+    async def _start_quietly(self, c: Container) -> None:
+        try:
+            await self.start(c.id)
+        except errors.DockyardError as e:
+            log.warning("could not start %s at daemon start: %s", c.id[:12], e.message)
 
     async def shutdown(self) -> None:
-        for task in list(self._monitors.values()):
+        for task in list(self._monitors.values()) + list(self._restarts.values()):
             task.cancel()
 
 
@@ -542,43 +574,3 @@ def _labels_match(labels: dict, filters: list[str]) -> bool:
         if has == neg:
             return False
     return True
-
-
-def _mount_dict(m) -> dict:
-    if isinstance(m, dict):
-        return m
-    return {"type": m.type, "source": m.source, "options": list(m.options)}
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
-
-
-def _write_json_atomic(path: str, obj) -> None:
-    _write_atomic(path, json.dumps(obj, indent=1).encode())
-
-
-_resolv_cache: bytes | None = None
-
-
-def _container_resolv_conf() -> bytes:
-    """The host's resolv.conf without loopback resolvers (unreachable from a
-    container's own network namespace), with docker's fallbacks if none is left."""
-    global _resolv_cache
-    if _resolv_cache is None:
-        try:
-            with open("/etc/resolv.conf") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            lines = []
-        kept = [
-            ln for ln in lines
-            if not (ln.strip().startswith("nameserver") and (ln.split()[1:2] or [""])[0].startswith(("127.", "::1")))
-        ]
-        if not any(ln.strip().startswith("nameserver") for ln in kept):
-            kept += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-        _resolv_cache = ("\n".join(kept) + "\n").encode()
-    return _resolv_cache

@@ -188,6 +188,46 @@ class ExecService:
             if client_writer is not None:
                 await _close(client_writer)
 
+    async def probe(self, c: Container, cmd: list[str], timeout: float) -> tuple[int, str]:
+        """Run a command in the container and collect its output (health checks).
+
+        Returns (exit code, output); a probe that outlives `timeout` is killed
+        and reported as docker does, with exit code -1.
+        """
+        e = Exec(secrets.token_hex(32), c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
+        process = self.process_spec(c, e, False, None)
+        shim = self.containers.shim(c)
+        try:
+            reader, writer = await shim.exec(e.id, process, False)
+        except errors.DockyardError as exc:
+            return 126, exc.message
+        output = bytearray()
+        code = -1
+
+        async def collect() -> int:
+            while True:
+                header = await reader.readexactly(protocol.HEADER.size)
+                stream, size = protocol.HEADER.unpack(header)
+                data = await reader.readexactly(size)
+                if stream == protocol.EXIT:
+                    return int(json.loads(data)["exit_code"])
+                if len(output) < 4096:  # docker keeps at most 4 KiB of a probe's output
+                    output.extend(data[: 4096 - len(output)])
+
+        try:
+            code = await asyncio.wait_for(collect(), timeout)
+        except asyncio.TimeoutError:
+            try:
+                await shim.request("kill", exec=e.id, signal=9)
+            except errors.DockyardError:
+                pass
+            return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return -1, "health check probe ended without an exit code"
+        finally:
+            writer.close()
+        return code, output.decode("utf-8", "replace")
+
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         e = self.get(exec_id)
         c = self.containers.get(e.container_id)

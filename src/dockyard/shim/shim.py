@@ -31,6 +31,7 @@ import pty
 import signal
 import socket
 import struct
+import subprocess
 import termios
 import traceback
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ class Shim:
         self.child_status: int | None = None
         self._ours = config.runtime in ("", "dockyard")
         self.execs: dict[int, ExecSession] = {}  # by pid
+        self.helpers: dict[int, asyncio.Future] = {}  # helper programs' exits, by pid
+        self.unclaimed: dict[int, int] = {}  # exits reaped before anyone asked
         self.exec_ids: dict[str, ExecSession] = {}
         self.console: socket.socket | None = None
         self._console_child: socket.socket | None = None
@@ -236,6 +239,9 @@ class Shim:
             pass
 
     def _reap(self) -> None:
+        # Every child is reaped here, known or not: a PID namespace's init is
+        # not reapable until every other process of the namespace has been
+        # reaped, failed exec children included.
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -248,6 +254,25 @@ class Shim:
                 self._maybe_finish()
             elif pid in self.execs:
                 self.execs.pop(pid).reaped(status)
+            elif pid in self.helpers:
+                self.helpers.pop(pid).set_result(status)
+            else:
+                self.unclaimed[pid] = status
+
+    async def _run_helper(self, *args: str) -> tuple[int, bytes]:
+        """Run a short helper program (``runc state``); reaped by `_reap`, not asyncio."""
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out = await read_to_eof(proc.stdout.fileno())
+        proc.stdout.close()
+        if proc.pid in self.unclaimed:
+            status = self.unclaimed.pop(proc.pid)
+        else:
+            fut = asyncio.get_running_loop().create_future()
+            self.helpers[proc.pid] = fut
+            self._reap()
+            status = await fut
+        proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen never waits for it again
+        return proc.returncode, out
 
     def _on_output(self, fd: int) -> None:
         try:
@@ -390,10 +415,27 @@ class Shim:
             self._reply(writer, {"ok": False, "message": err["message"], "code": err.get("code", 125)})
             self._maybe_finish()
         else:
+            pid = self.pid if self._ours else await self._oci_container_pid()
             self.status = "running"
-            self._reply(writer, {"ok": True, "pid": self.pid})
+            self._reply(writer, {"ok": True, "pid": pid})
             self._maybe_finish()
         return False
+
+    async def _oci_container_pid(self, timeout: float = 10.0) -> int:
+        """With runc/crun, 'started' must mean the runtime has the container
+        running (an exec right after would find nothing otherwise); the pid
+        clients see is the container's init, not the runtime's."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and self.child_status is None:
+            code, out = await self._run_helper(cfg.runtime, "--root", cfg.runtime_root, "state", cfg.id)
+            if code == 0:
+                state = json.loads(out)
+                if state.get("status") in ("running", "paused", "stopped"):
+                    return int(state.get("pid") or self.pid)
+            await asyncio.sleep(0.01)
+        return self.pid
 
     async def _op_state(self, req, reader, writer) -> bool:
         self._reply(writer, {"pid": self.pid, "status": self.status, "exit": self.exit_result})
@@ -401,7 +443,11 @@ class Shim:
 
     async def _op_kill(self, req, reader, writer) -> bool:
         try:
-            if self.exit_result is None:
+            if req.get("exec"):
+                session = self.exec_ids.get(req["exec"])
+                if session is not None and session.pid:
+                    os.kill(session.pid, int(req.get("signal", signal.SIGKILL)))
+            elif self.exit_result is None:
                 os.kill(self.pid, int(req.get("signal", signal.SIGKILL)))
             self._reply(writer, {"ok": True})
         except ProcessLookupError:

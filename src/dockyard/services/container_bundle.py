@@ -1,0 +1,68 @@
+"""A container's OCI bundle, written before each start.
+
+From the container's record: the /etc files docker bind-mounts, the OCI
+spec (config.json) with the process resolved against the image's users and
+every mount the container needs, and the configuration the shim is started
+with.  Stale results of a previous run (exit file, socket) are cleared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+from ..paths import ContainerPaths
+from ..runtime import spec as oci
+from . import container_config as cc
+from .container_files import write_etc_files
+from .container_state import Container
+
+
+def prepare_bundle(
+    c: Container,
+    paths: ContainerPaths,
+    read_image_file: Callable[[str, str], bytes | None],
+    rootfs_mounts: list,
+    extra_mounts: list,
+    runtime_state_root: str,
+) -> dict:
+    """Write the bundle; return the shim's configuration (a ShimConfig as JSON).
+
+    `extra_mounts` are OCI mount entries (volumes, binds, tmpfs) placed after
+    the /etc files, in the order the container asked for them.
+    """
+    hc, cfg = c.host_config, c.config
+    write_etc_files(c, paths)
+    process = cc.process_settings(
+        cfg, [c.path, *c.args], lambda p: read_image_file(c.image_id, p), hc.get("ConsoleSize")
+    )
+    binds = [
+        oci.BindMount(paths.resolv_conf, "/etc/resolv.conf"),
+        oci.BindMount(paths.hostname, "/etc/hostname"),
+        oci.BindMount(paths.hosts, "/etc/hosts"),
+    ]
+    spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds))
+    spec["mounts"].extend(extra_mounts)
+    tmp = f"{paths.config}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(spec, f, indent=1)
+    os.rename(tmp, paths.config)
+    for stale in (paths.exit_file, paths.shim_socket):
+        try:
+            os.unlink(stale)
+        except FileNotFoundError:
+            pass
+    runtime = hc.get("Runtime") or "dockyard"
+    return {
+        "id": c.id,
+        "bundle": paths.dir,
+        "runtime": cc.KNOWN_RUNTIMES[runtime],
+        "runtime_root": os.path.join(runtime_state_root, runtime),
+        "terminal": bool(cfg.get("Tty")),
+        "open_stdin": bool(cfg.get("OpenStdin")),
+        "stdin_once": bool(cfg.get("StdinOnce")),
+        "rootfs_mounts": [m if isinstance(m, dict) else {"type": m.type, "source": m.source, "options": list(m.options)}
+                          for m in rootfs_mounts],
+        "log_path": paths.log,
+    }

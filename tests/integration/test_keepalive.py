@@ -1,0 +1,109 @@
+"""Keeping containers up: restart policies (also across a daemon restart) and health checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, Daemon, _bin
+
+
+def out(r) -> str:
+    return r.stdout.decode().strip()
+
+
+def wait_for(predicate, timeout=15.0, step=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def test_on_failure_restarts_up_to_the_limit(daemon):
+    daemon.docker("run", "-d", "--name", "t-crash", "--restart", "on-failure:2", "busybox", "sh", "-c", "sleep 0.3; exit 1")
+    try:
+        assert wait_for(lambda: out(daemon.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "t-crash")) == "2 exited")
+        time.sleep(1)
+        assert out(daemon.docker("inspect", "-f", "{{.RestartCount}}", "t-crash")) == "2"
+    finally:
+        daemon.docker("rm", "-f", "t-crash")
+
+
+def test_on_failure_leaves_a_clean_exit_alone_and_stop_is_final(daemon):
+    daemon.docker("run", "-d", "--name", "t-clean", "--restart", "on-failure", "busybox", "true")
+    daemon.docker("run", "-d", "--name", "t-always", "--restart", "always", "busybox", "sleep", "300")
+    try:
+        time.sleep(1)
+        assert out(daemon.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "t-clean")) == "0 exited"
+        assert daemon.docker("stop", "-t", "0", "t-always").returncode == 0
+        time.sleep(1)
+        assert out(daemon.docker("inspect", "-f", "{{.State.Status}}", "t-always")) == "exited"
+    finally:
+        daemon.docker("rm", "-f", "t-clean", "t-always")
+
+
+def test_always_restarts_after_a_crash(daemon):
+    daemon.docker("run", "-d", "--name", "t-phoenix", "--restart", "always", "busybox", "sleep", "300")
+    try:
+        pid = int(out(daemon.docker("inspect", "-f", "{{.State.Pid}}", "t-phoenix")))
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: out(daemon.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "t-phoenix")) == "1 running")
+    finally:
+        daemon.docker("rm", "-f", "t-phoenix")
+
+
+def test_restart_policy_across_a_daemon_kill(daemon, tmp_path):
+    d = Daemon(root=str(tmp_path), socket=str(tmp_path / "d.sock"), data_root=str(tmp_path / "data"))
+    d.start()
+    try:
+        env = dict(os.environ, DOCKYARD_HOST=d.host, DOCKYARD=_bin("dockyard"))
+        subprocess.run([os.path.join(REPO, "contrib", "mkimage.sh"), "busybox"], env=env, check=True, capture_output=True)
+        d.cli("run", "-d", "--name", "kept", "--restart", "always", "busybox", "sleep", "300", check=True)
+        d.cli("run", "-d", "--name", "stopped-by-user", "--restart", "unless-stopped", "busybox", "sleep", "300", check=True)
+        d.cli("stop", "-t", "0", "stopped-by-user", check=True)
+        pid = int(out(d.cli("inspect", "-f", "{{.State.Pid}}", "kept")))
+        d.stop(signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)  # the process dies while no daemon is there
+        time.sleep(0.5)
+        d.start()
+        assert wait_for(lambda: out(d.cli("inspect", "-f", "{{.State.Status}}", "kept")) == "running")
+        assert out(d.cli("inspect", "-f", "{{.State.Status}}", "stopped-by-user")) == "exited"
+    finally:
+        if d.proc is None or d.proc.poll() is not None:
+            d.start()
+        for cid in d.cli("ps", "-aq").stdout.split():
+            d.cli("rm", "-f", cid.decode())
+        d.stop()
+        d.cleanup()
+
+
+def test_health_check_starting_healthy_unhealthy(daemon):
+    r = daemon.docker("run", "-d", "--name", "t-health", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+                      "--health-retries", "2", "busybox", "sh", "-c", "sleep 1.5; touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 300")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert out(daemon.docker("inspect", "-f", "{{.State.Health.Status}}", "t-health")) == "starting"
+        assert wait_for(lambda: out(daemon.docker("inspect", "-f", "{{.State.Health.Status}}", "t-health")) == "healthy")
+        assert "(healthy)" in out(daemon.docker("ps", "--filter", "name=t-health", "--format", "{{.Status}}"))
+        assert wait_for(lambda: out(daemon.docker("inspect", "-f", "{{.State.Health.Status}}", "t-health")) == "unhealthy")
+        health = json.loads(out(daemon.docker("inspect", "-f", "{{json .State.Health}}", "t-health")))
+        assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
+    finally:
+        daemon.docker("rm", "-f", "t-health")
+
+
+def test_no_healthcheck_flag(daemon):
+    r = daemon.docker("run", "-d", "--name", "t-nohealth", "--no-healthcheck", "busybox", "sleep", "30")
+    try:
+        assert r.returncode == 0
+        assert out(daemon.docker("inspect", "-f", "{{.State.Health}}", "t-nohealth")) in ("<nil>", "<no value>", "")
+    finally:
+        daemon.docker("rm", "-f", "t-nohealth")
