@@ -107,3 +107,23 @@ def test_no_healthcheck_flag(daemon):
         assert out(daemon.docker("inspect", "-f", "{{.State.Health}}", "t-nohealth")) in ("<nil>", "<no value>", "")
     finally:
         daemon.docker("rm", "-f", "t-nohealth")
+
+
+def test_json_file_log_rotation(daemon):
+    r = daemon.docker("run", "-d", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+                      "for i in $(seq 1 300); do echo line $i; done")
+    cid = out(r)
+    try:
+        daemon.docker("wait", cid)
+        directory = os.path.join(daemon.data_root, "containers", cid)
+        logs = sorted(f for f in os.listdir(directory) if "-json.log" in f)
+        assert logs == [f"{cid}-json.log", f"{cid}-json.log.1", f"{cid}-json.log.2"]
+        assert all(os.path.getsize(os.path.join(directory, f)) <= 1024 for f in logs)
+        lines = out(daemon.docker("logs", cid)).splitlines()
+        assert lines[-1] == "line 300" and len(lines) < 300  # the oldest were rotated away
+        numbers = [int(x.split()[1]) for x in lines]
+        assert numbers == list(range(numbers[0], 301))  # in order, nothing lost in between
+    finally:
+        daemon.docker("rm", "-f", cid)
+    r = daemon.docker("run", "--rm", "--log-opt", "bogus=1", "busybox", "true")
+    assert r.returncode == 125 and b"unknown log opt 'bogus'" in r.stderr

@@ -65,4 +65,12 @@ def prepare_bundle(
         "rootfs_mounts": [m if isinstance(m, dict) else {"type": m.type, "source": m.source, "options": list(m.options)}
                           for m in rootfs_mounts],
         "log_path": paths.log,
+        **log_options(hc.get("LogConfig")),
     }
+
+
+def log_options(log_config: dict | None) -> dict:
+    """json-file's max-size/max-file as the shim takes them (validated at create)."""
+    opts = (log_config or {}).get("Config") or {}
+    return {"log_max_size": cc.parse_size(opts["max-size"]) if opts.get("max-size") else 0,
+            "log_max_files": int(opts.get("max-file") or 1)}

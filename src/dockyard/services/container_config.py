@@ -136,7 +136,7 @@ def validate_host_config(hc: dict) -> dict:
     if hc.get("AutoRemove") and policy.get("Name") not in (None, "", "no"):
         raise errors.InvalidArgument("can't create 'AutoRemove' container with restart policy")
     hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    hc["LogConfig"] = validate_log_config(hc.get("LogConfig"))
     for key, default in (
         ("Binds", None), ("Privileged", False), ("ReadonlyRootfs", False), ("AutoRemove", False),
         ("CapAdd", None), ("CapDrop", None), ("Memory", 0), ("MemorySwap", 0), ("NanoCpus", 0),
@@ -144,6 +144,41 @@ def validate_host_config(hc: dict) -> dict:
     ):
         hc.setdefault(key, default)
     return hc
+
+
+LOG_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """docker's RAMInBytes: 10m, 1.5g, 512k, 100 (binary multiples)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)[iI]?[bB]?", str(text).strip())
+    if not m:
+        raise errors.InvalidArgument(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+
+def validate_log_config(log_config: dict | None) -> dict:
+    log_config = dict(log_config or {})
+    kind = log_config.get("Type") or "json-file"
+    opts = dict(log_config.get("Config") or {})
+    if kind not in ("json-file", "local"):
+        raise errors.InvalidArgument(f'logger: no log driver named \'{kind}\' is registered')
+    for key in opts:
+        if key not in LOG_OPTS:
+            raise errors.InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
+    if opts.get("max-size"):
+        if parse_size(opts["max-size"]) <= 0:
+            raise errors.InvalidArgument("max-size must be a positive number")
+    if opts.get("max-file"):
+        try:
+            if int(opts["max-file"]) < 1:
+                raise ValueError
+        except ValueError:
+            raise errors.InvalidArgument("max-file cannot be less than 1") from None
+        if int(opts["max-file"]) > 1 and not opts.get("max-size"):
+            raise errors.InvalidArgument("max-file cannot be set without max-size")
+    return {"Type": "json-file", "Config": opts}
 
 
 def process_settings(cfg: dict, argv: list[str], read_file, console_size=None) -> ProcessSettings:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import AsyncIterator, Callable
 
 from ..shim import protocol
+from ..shim.logfile import log_files
 from ..units import parse_rfc3339
 
 _STREAMS = {"stdout": protocol.STDOUT, "stderr": protocol.STDERR}
@@ -64,12 +66,20 @@ async def read_logs(
                 return False
         return True
 
+    files = log_files(path)
+    existing = b""
+    for older in files[:-1]:
+        try:
+            with open(older, "rb") as old:
+                existing += old.read()
+        except FileNotFoundError:
+            pass  # rotated away while we read: it was the oldest
     try:
         f = open(path, "rb")
     except FileNotFoundError:
         return
-    with f:
-        existing = f.read()
+    try:
+        existing += f.read()
         complete, _, partial = existing.rpartition(b"\n")
         entries = [e for e in (_parse(line) for line in complete.split(b"\n") if line) if keep(e)]
         if tail is not None and tail >= 0:
@@ -91,6 +101,11 @@ async def read_logs(
                             return
                         yield _encode(e, tty, timestamps)
                 continue
+            if _rotated(f, path):
+                # the shim started a new file; what is left of the old one was read above
+                f.close()
+                f = open(path, "rb")
+                continue
             if not is_running():
                 # The shim writes every line before it records the exit.
                 rest = f.read()
@@ -99,6 +114,15 @@ async def read_logs(
                 buf += rest
                 continue
             await asyncio.sleep(0.05)
+    finally:
+        f.close()
+
+
+def _rotated(f, path: str) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 async def pump_attach(

@@ -42,6 +42,7 @@ from . import protocol
 from .address import short_path
 from .exec import ExecSession
 from .fdio import open_fds, read_to_eof, write_fd
+from .logfile import JsonFileLog
 from ..units import now_rfc3339
 
 
@@ -58,6 +59,8 @@ class ShimConfig:
     stdin_once: bool = False
     rootfs_mounts: list = field(default_factory=list)  # [{"type", "source", "options"}]
     log_path: str = ""
+    log_max_size: int = 0  # bytes; 0: no rotation
+    log_max_files: int = 1
 
     @staticmethod
     def from_json(data: dict) -> "ShimConfig":
@@ -110,7 +113,7 @@ class Shim:
         rootfs = os.path.join(cfg.bundle, self.spec["root"]["path"])
         os.makedirs(rootfs, exist_ok=True)
         mount_all([Mount(m["type"], m["source"], tuple(m.get("options", []))) for m in cfg.rootfs_mounts], rootfs)
-        self.log = open(cfg.log_path, "ab", buffering=0) if cfg.log_path else None
+        self.log = JsonFileLog(cfg.log_path, cfg.log_max_size, cfg.log_max_files) if cfg.log_path else None
         child_stdio = self._make_stdio()
         self._fork_container(child_stdio)
 
@@ -309,14 +312,8 @@ class Shim:
                     pass
 
     def _log(self, stream: int, data: bytes) -> None:
-        if self.log is None:
-            return
-        entry = {
-            "log": data.decode("utf-8", "replace"),
-            "stream": "stdout" if stream == protocol.STDOUT else "stderr",
-            "time": now_rfc3339(),
-        }
-        self.log.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        if self.log is not None:
+            self.log.write("stdout" if stream == protocol.STDOUT else "stderr", data)
 
     def _maybe_finish(self) -> None:
         if self.child_status is None or self.exit_result is not None:
