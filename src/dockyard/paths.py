@@ -22,6 +22,13 @@
     │   ├── shim.sock                  the shim's control socket
     │   ├── shim.pid                   the shim's pid
     │   └── exit.json                  written by the shim when the process ends
+    ├── volumes/                       the local volume driver's root (docker's layout)
+    │   ├── <name>/
+    │   │   ├── _data/                 the volume's content, or the mount point of its
+    │   │   │                          device (tmpfs, bind, nfs …) while in use
+    │   │   └── opts.json              driver options (type, device, o), when given
+    │   └── .tmp/<random>/             a volume being created (renamed into place) or
+    │                                  removed (renamed out, then deleted)
     └── tmp/                           scratch space on the same filesystem
 
 Nothing else builds paths under the data root by string concatenation.
@@ -52,6 +59,10 @@ class DataRoot:
     @property
     def containers(self) -> str:
         return os.path.join(self.root, "containers")
+
+    @property
+    def volumes(self) -> str:
+        return os.path.join(self.root, "volumes")
 
     @property
     def tmp(self) -> str:
@@ -118,6 +129,37 @@ class SnapshotPaths:
     @staticmethod
     def parent_file(snapshot_dir: str) -> str:
         return os.path.join(snapshot_dir, "parent")
+
+
+@dataclass(frozen=True, slots=True)
+class VolumePaths:
+    """Paths under the local volume driver's root (DataRoot.volumes).
+
+    Volume names start with [a-zA-Z0-9], so `.tmp` never collides with one.
+    """
+
+    root: str
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.root, ".tmp")
+
+    def volume(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def data(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def options(self, name: str) -> str:
+        return os.path.join(self.root, name, "opts.json")
+
+    @staticmethod
+    def data_in(volume_dir: str) -> str:
+        return os.path.join(volume_dir, "_data")
+
+    @staticmethod
+    def options_in(volume_dir: str) -> str:
+        return os.path.join(volume_dir, "opts.json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,17 +16,21 @@ from .daemon.routes import containers as container_routes
 from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
 from .daemon.routes import system as system_routes
+from .daemon.routes import volumes as volume_routes
 from .images.removal import ContainerUse
 from .images.store import ImageStore
 from .metadata.db import Database
 from .paths import DataRoot
 from .services.container_resources import ContainerResources
+from .services.container_mounts import ContainerMounts, MountPoint
 from .services.containers import ContainerService
 from .services.events import EventBus
 from .services.execs import ExecService
 from .services.health import HealthMonitor
 from .services.images import ImageService
+from .services.volumes import VolumeService
 from .snapshots import choose_snapshotter
+from .volumes import LocalDriver
 
 
 class ContainerImages:
@@ -62,6 +66,7 @@ class Daemon:
     events: EventBus
     images: ImageService
     containers: ContainerService
+    volumes: VolumeService
     router: Router
 
     def close(self) -> None:
@@ -106,6 +111,14 @@ def build(data_root: str, forkserver) -> Daemon:
     snapshotter.cleanup()
     store = ImageStore(db, content, snapshotter)
     containers = ContainerService(db, root, ContainerImages(store), events, forkserver)
+    volumes = VolumeService(db, root, {"local": LocalDriver(root.volumes)}, events,
+                            in_use=lambda name: mounts.users(containers.all(), name))
+    mounts = ContainerMounts(volumes, store.layer_dirs, containers.get)
+    containers.mounts = mounts
+    containers.on_exit.append(mounts.release)
+
+    def describe_mounts(c) -> list:
+        return [MountPoint(**m).to_api(volumes) for m in c.mounts]
     images = ImageService(
         store, in_use_by=lambda image_id: [ContainerUse(c.id, c.state.running) for c in containers.using_image(image_id)]
     )
@@ -124,9 +137,10 @@ def build(data_root: str, forkserver) -> Daemon:
 
     router = Router()
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
-    container_routes.register(router, containers, ContainerResources(containers), image_ids_for)
+    container_routes.register(router, containers, ContainerResources(containers), image_ids_for, describe_mounts)
+    volume_routes.register(router, volumes)
     execs = ExecService(containers)
     HealthMonitor(containers, execs)
     exec_routes.register(router, execs)
     image_routes.register(router, images, events, root)
-    return Daemon(root, db, events, images, containers, router)
+    return Daemon(root, db, events, images, containers, volumes, router)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from conftest import REPO, Daemon, _bin
 

@@ -4,10 +4,20 @@
     flags.py       pflag-style flag parsing and docker's usage errors
     session.py     per-invocation context, StatusError, error wording
     run.py         run / create / start / attach (the attaching flow)
-    runconfig.py   run/create flags → the create body (pure)
     terminal.py    raw mode, window size, the stdin/stdout pump, detach keys
-    containers.py  ps, stop, restart, kill, rm, wait, logs, container prune
-    images.py      images, rmi, tag, history, import, image prune
+    runconfig.py   run/create flags → the create body (pure)
+    mounts.py      -v / --mount / --tmpfs → Binds, Volumes, Mounts, Tmpfs (pure)
+    execs.py       exec
+    containers.py  ps, stop, restart, kill, rm, wait, logs
+    processes.py   top, pause, unpause
+    settings.py    rename, update, port
+    stats.py       stats (docker's CPU/memory arithmetic, the redraw loop)
+    filesystem.py  cp, diff, export, commit
+    archive.py     cp's copy rules over tar streams (local side)
+    images.py      images, rmi, tag, history, import
+    volumes.py     volume create / ls / inspect / rm
+    prune.py       container / image / volume / system prune
+    diskusage.py   system df
     system.py      inspect, info, version, events
     template.py    the Go text/template subset behind --format
     formatter.py   table/json/template rendering, Go tabwriter alignment

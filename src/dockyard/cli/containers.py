@@ -1,5 +1,5 @@
 """Container commands other than the attaching ones (see ``run``): ``ps``,
-``stop``, ``restart``, ``kill``, ``rm``, ``wait``, ``logs``, ``container prune``.
+``stop``, ``restart``, ``kill``, ``rm``, ``wait``, ``logs``.
 
 Commands acting on several containers behave like docker's: each success
 prints the name as given, each failure is remembered, and the failures are
@@ -218,7 +218,7 @@ def cmd_ps(session: Session, argv: list[str]) -> int:
     return 0
 
 
-def _for_each(session: Session, names: list[str], action: Callable[[str], Any]) -> int:
+def for_each(session: Session, names: list[str], action: Callable[[str], Any]) -> int:
     failures = []
     for name in names:
         try:
@@ -257,7 +257,7 @@ def cmd_stop(session: Session, argv: list[str]) -> int:
                                    aliases=["container stop", "stop"]))
     opts, names = flags.parse(argv)
     params = _stop_params(opts)
-    return _for_each(session, names,
+    return for_each(session, names,
                      lambda n: session.client.post(f"/containers/{n}/stop", params))
 
 
@@ -267,7 +267,7 @@ def cmd_restart(session: Session, argv: list[str]) -> int:
                                    aliases=["container restart", "restart"]))
     opts, names = flags.parse(argv)
     params = _stop_params(opts)
-    return _for_each(session, names,
+    return for_each(session, names,
                      lambda n: session.client.post(f"/containers/{n}/restart", params))
 
 
@@ -278,7 +278,7 @@ def cmd_kill(session: Session, argv: list[str]) -> int:
     flags.string("signal", "s", "Signal to send to the container")
     opts, names = flags.parse(argv)
     params = {"signal": opts.signal or None}
-    return _for_each(session, names,
+    return for_each(session, names,
                      lambda n: session.client.post(f"/containers/{n}/kill", params))
 
 
@@ -298,7 +298,7 @@ def cmd_rm(session: Session, argv: list[str]) -> int:
             raise errors.InvalidArgument("Container name cannot be empty")
         session.client.delete(f"/containers/{name}", params)
 
-    return _for_each(session, names, remove)
+    return for_each(session, names, remove)
 
 
 def cmd_wait(session: Session, argv: list[str]) -> int:
@@ -369,30 +369,3 @@ def _copy_stream(response: Any, tty: bool) -> None:
         pass
     finally:
         response.close()
-
-
-def confirm(session: Session, warning: str) -> bool:
-    """docker's prompt; anything but y/yes (any case) declines."""
-    session.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    session.stdout.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
-
-
-def cmd_container_prune(session: Session, argv: list[str]) -> int:
-    flags = FlagSet("container prune", "[OPTIONS]", "Remove all stopped containers",
-                    max_args=0)
-    flags.list("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")",
-               type_name="filter")
-    flags.bool("force", "f", "Do not prompt for confirmation")
-    opts, _ = flags.parse(argv)
-    if not opts.force and not confirm(session, "WARNING! This will remove all stopped "
-                                               "containers."):
-        return 0
-    report = session.client.post("/containers/prune",
-                                 {"filters": parse_filters(opts.filter)}) or {}
-    deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        session.out("Deleted Containers:\n" + "".join(f"{c}\n" for c in deleted))
-    session.out(f"Total reclaimed space: {units.human_size(report.get('SpaceReclaimed') or 0, 4)}")
-    return 0

@@ -1,5 +1,5 @@
 """Image commands: ``images``/``image ls``, ``rmi``, ``tag``, ``history``,
-``import`` and ``image prune``."""
+and ``import``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 from dockyard import errors
 from dockyard.cli import units
-from dockyard.cli.containers import confirm, parse_filters
+from dockyard.cli.containers import parse_filters
 from dockyard.cli.flags import FlagSet
 from dockyard.cli.formatter import ellipsis, render, truncate_id
 from dockyard.cli.session import Session, StatusError, describe
@@ -328,31 +328,3 @@ def _print_progress(session: Session, messages: Any) -> None:
         progress = message.get("progress") or ""
         line = f"{ident}: {status}" if ident else status
         session.out(f"{line} {progress}".rstrip())
-
-
-def cmd_image_prune(session: Session, argv: list[str]) -> int:
-    flags = FlagSet("image prune", "[OPTIONS]", "Remove unused images", max_args=0)
-    flags.bool("all", "a", "Remove all unused images, not just dangling ones")
-    flags.list("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")",
-               type_name="filter")
-    flags.bool("force", "f", "Do not prompt for confirmation")
-    opts, _ = flags.parse(argv)
-    warning = ("WARNING! This will remove all images without at least one container "
-               "associated to them." if opts.all else
-               "WARNING! This will remove all dangling images.")
-    if not opts.force and not confirm(session, warning):
-        return 0
-    filters = parse_filters(opts.filter)
-    filters["dangling"] = ["false" if opts.all else "true"]
-    report = session.client.post("/images/prune", {"filters": filters}) or {}
-    deleted = report.get("ImagesDeleted") or []
-    if deleted:
-        lines = ["Deleted Images:"]
-        for item in deleted:
-            if item.get("Untagged"):
-                lines.append(f"untagged: {item['Untagged']}")
-            else:
-                lines.append(f"deleted: {item.get('Deleted', '')}")
-        session.out("\n".join(lines) + "\n")
-    session.out(f"Total reclaimed space: {units.human_size(report.get('SpaceReclaimed') or 0, 4)}")
-    return 0

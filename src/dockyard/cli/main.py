@@ -20,13 +20,27 @@ _CONTAINER = "dockyard.cli.containers"
 _RUN = "dockyard.cli.run"
 _IMAGES = "dockyard.cli.images"
 _SYSTEM = "dockyard.cli.system"
+_EXEC = "dockyard.cli.execs"
+_PROC = "dockyard.cli.processes"
+_SETTINGS = "dockyard.cli.settings"
+_STATS = "dockyard.cli.stats"
+_FS = "dockyard.cli.filesystem"
+_VOLUMES = "dockyard.cli.volumes"
+_PRUNE = "dockyard.cli.prune"
+_DF = "dockyard.cli.diskusage"
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, function, one-line description for --help)
     "attach": (_RUN, "cmd_attach", "Attach local standard input, output, and error streams "
                "to a running container"),
+    "commit": (_FS, "cmd_commit", "Create a new image from a container's changes"),
+    "cp": (_FS, "cmd_cp", "Copy files/folders between a container and the local filesystem"),
     "create": (_RUN, "cmd_create", "Create a new container"),
+    "diff": (_FS, "cmd_diff", "Inspect changes to files or directories on a container's "
+             "filesystem"),
     "events": (_SYSTEM, "cmd_events", "Get real time events from the server"),
+    "exec": (_EXEC, "cmd_exec", "Execute a command in a running container"),
+    "export": (_FS, "cmd_export", "Export a container's filesystem as a tar archive"),
     "history": (_IMAGES, "cmd_history", "Show the history of an image"),
     "images": (_IMAGES, "cmd_images", "List images"),
     "import": (_IMAGES, "cmd_import", "Import the contents from a tarball to create a "
@@ -35,14 +49,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": (_SYSTEM, "cmd_inspect", "Return low-level information on Docker objects"),
     "kill": (_CONTAINER, "cmd_kill", "Kill one or more running containers"),
     "logs": (_CONTAINER, "cmd_logs", "Fetch the logs of a container"),
+    "pause": (_PROC, "cmd_pause", "Pause all processes within one or more containers"),
+    "port": (_SETTINGS, "cmd_port", "List port mappings or a specific mapping for the "
+             "container"),
     "ps": (_CONTAINER, "cmd_ps", "List containers"),
+    "rename": (_SETTINGS, "cmd_rename", "Rename a container"),
     "restart": (_CONTAINER, "cmd_restart", "Restart one or more containers"),
     "rm": (_CONTAINER, "cmd_rm", "Remove one or more containers"),
     "rmi": (_IMAGES, "cmd_rmi", "Remove one or more images"),
     "run": (_RUN, "cmd_run", "Create and run a new container from an image"),
     "start": (_RUN, "cmd_start", "Start one or more stopped containers"),
+    "stats": (_STATS, "cmd_stats", "Display a live stream of container(s) resource usage "
+              "statistics"),
     "stop": (_CONTAINER, "cmd_stop", "Stop one or more running containers"),
     "tag": (_IMAGES, "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "top": (_PROC, "cmd_top", "Display the running processes of a container"),
+    "unpause": (_PROC, "cmd_unpause", "Unpause all processes within one or more containers"),
+    "update": (_SETTINGS, "cmd_update", "Update configuration of one or more containers"),
     "version": (_SYSTEM, "cmd_version", "Show the dockyard version information"),
     "wait": (_CONTAINER, "cmd_wait", "Block until one or more containers stop, then print "
              "their exit codes"),
@@ -51,10 +74,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "container": ("Manage containers", {
         "attach": (_RUN, "cmd_attach"), "create": (_RUN, "cmd_create"),
+        "commit": (_FS, "cmd_commit"), "cp": (_FS, "cmd_cp"), "diff": (_FS, "cmd_diff"),
+        "exec": (_EXEC, "cmd_exec"), "export": (_FS, "cmd_export"),
+        "pause": (_PROC, "cmd_pause"), "unpause": (_PROC, "cmd_unpause"),
+        "top": (_PROC, "cmd_top"), "port": (_SETTINGS, "cmd_port"),
+        "rename": (_SETTINGS, "cmd_rename"), "update": (_SETTINGS, "cmd_update"),
+        "stats": (_STATS, "cmd_stats"),
         "inspect": (_SYSTEM, "cmd_container_inspect"), "kill": (_CONTAINER, "cmd_kill"),
         "logs": (_CONTAINER, "cmd_logs"), "ls": (_CONTAINER, "cmd_ps"),
         "list": (_CONTAINER, "cmd_ps"), "ps": (_CONTAINER, "cmd_ps"),
-        "prune": (_CONTAINER, "cmd_container_prune"), "restart": (_CONTAINER, "cmd_restart"),
+        "prune": (_PRUNE, "cmd_container_prune"), "restart": (_CONTAINER, "cmd_restart"),
         "rm": (_CONTAINER, "cmd_rm"), "remove": (_CONTAINER, "cmd_rm"),
         "run": (_RUN, "cmd_run"), "start": (_RUN, "cmd_start"),
         "stop": (_CONTAINER, "cmd_stop"), "wait": (_CONTAINER, "cmd_wait"),
@@ -62,12 +91,19 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "image": ("Manage images", {
         "history": (_IMAGES, "cmd_image_history"), "import": (_IMAGES, "cmd_image_import"),
         "inspect": (_SYSTEM, "cmd_image_inspect"), "ls": (_IMAGES, "cmd_image_ls"),
-        "list": (_IMAGES, "cmd_image_ls"), "prune": (_IMAGES, "cmd_image_prune"),
+        "list": (_IMAGES, "cmd_image_ls"), "prune": (_PRUNE, "cmd_image_prune"),
         "rm": (_IMAGES, "cmd_image_rm"), "remove": (_IMAGES, "cmd_image_rm"),
         "tag": (_IMAGES, "cmd_image_tag"),
     }),
     "system": ("Manage dockyard", {
         "info": (_SYSTEM, "cmd_info"), "events": (_SYSTEM, "cmd_events"),
+        "df": (_DF, "cmd_system_df"), "prune": (_PRUNE, "cmd_system_prune"),
+    }),
+    "volume": ("Manage volumes", {
+        "create": (_VOLUMES, "cmd_volume_create"), "inspect": (_VOLUMES, "cmd_volume_inspect"),
+        "ls": (_VOLUMES, "cmd_volume_ls"), "list": (_VOLUMES, "cmd_volume_ls"),
+        "rm": (_VOLUMES, "cmd_volume_rm"), "remove": (_VOLUMES, "cmd_volume_rm"),
+        "prune": (_PRUNE, "cmd_volume_prune"),
     }),
 }
 

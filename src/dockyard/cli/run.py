@@ -158,8 +158,13 @@ def cmd_run(session: Session, argv: list[str]) -> int:
 def attach_and_start(session: Session, cid: str, *, tty: bool, stdin: bool,
                      auto_remove: bool, detach_keys: str | None = None,
                      sig_proxy: bool = True, command: str = "run",
-                     start: bool = True) -> int:
-    """Steps 2–5 of the module docstring; returns the exit status."""
+                     start: bool = True, report_detach: bool = False) -> int:
+    """Steps 2–5 of the module docstring; returns the exit status.
+
+    Typing the detach keys ends the session with status 0 (``run``,
+    ``start``) or, with ``report_detach`` (``attach``), as docker's attach
+    does: "read escape sequence" on stderr and status 1.
+    """
     from dockyard.cli import terminal
 
     client = session.client
@@ -188,6 +193,10 @@ def attach_and_start(session: Session, cid: str, *, tty: bool, stdin: bool,
     raw = None
     try:
         if tty and os.isatty(1):
+            if not start:
+                # docker's attach: a size one larger first, so a program that
+                # is already running redraws even if the size did not change.
+                _resize(client, cid, grow=1)
             _resize(client, cid)
             restore_signals = _chain(restore_signals, _on_winch(lambda: _resize(client, cid)))
         if tty and stdin and os.isatty(0):
@@ -204,6 +213,10 @@ def attach_and_start(session: Session, cid: str, *, tty: bool, stdin: bool,
         hijacked.close()
     if ended == terminal.DETACHED:
         waiter.close()
+        if report_detach:
+            from dockyard.cli.execs import DETACHED_MESSAGE
+
+            raise StatusError(DETACHED_MESSAGE, 1)
         return 0
     return _exit_status(session, client, waiter)
 
@@ -225,13 +238,13 @@ def _exit_status(session: Session, client: Any, waiter: Any) -> int:
     return int(result.get("StatusCode", 0))
 
 
-def _resize(client: Any, cid: str) -> None:
+def _resize(client: Any, cid: str, grow: int = 0) -> None:
     from dockyard.cli.terminal import window_size
 
     size = window_size(1)
     if size:
         try:
-            client.post(f"/containers/{cid}/resize", {"h": size[0], "w": size[1]})
+            client.post(f"/containers/{cid}/resize", {"h": size[0] + grow, "w": size[1] + grow})
         except (errors.DockyardError, OSError):
             pass  # resizing is best effort, as in docker
 
@@ -327,11 +340,14 @@ def cmd_attach(session: Session, argv: list[str]) -> int:
         raise StatusError("You cannot attach to a stopped container, start it first", 1)
     if state.get("Paused"):
         raise StatusError("You cannot attach to a paused container, unpause it first", 1)
+    if state.get("Restarting"):
+        raise StatusError("You cannot attach to a restarting container, wait until it is "
+                          "running", 1)
     config = info.get("Config") or {}
     tty = bool(config.get("Tty"))
     stdin = bool(config.get("OpenStdin")) and not opts.no_stdin
-    if tty and stdin and not os.isatty(0):
+    if tty and not opts.no_stdin and not os.isatty(0):
         raise StatusError("the input device is not a TTY", 1)
     return attach_and_start(session, info["Id"], tty=tty, stdin=stdin, auto_remove=False,
                             detach_keys=opts.detach_keys, sig_proxy=opts.sig_proxy and not tty,
-                            command="attach", start=False)
+                            command="attach", start=False, report_detach=True)

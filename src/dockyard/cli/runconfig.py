@@ -17,6 +17,7 @@ import os
 
 from dockyard.cli import units
 from dockyard.cli.flags import FlagSet, Options
+from dockyard.cli.mounts import parse_mount, tmpfs_map, volumes_and_binds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,6 +122,48 @@ def _ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, s
     return exposed, bindings
 
 
+def nanoseconds(text: str) -> int:
+    """A Go duration flag ("30s", "1m30s") in nanoseconds, as the API wants."""
+    return int(round(units.go_duration(text) * 1_000_000_000))
+
+
+def healthcheck(opts: Options) -> dict[str, Any] | None:
+    """``--health-*`` / ``--no-healthcheck`` → Config.Healthcheck (docker's rules)."""
+    durations = ("health_interval", "health_timeout", "health_start_period",
+                 "health_start_interval")
+    have = bool(opts.health_cmd) or opts.health_retries != 0 or any(
+        getattr(opts, name) for name in durations)
+    if opts.no_healthcheck:
+        if have:
+            raise ValueError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    for name in durations + ("health_retries",):
+        if (getattr(opts, name) or 0) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+    check: dict[str, Any] = {}
+    if opts.health_cmd:
+        check["Test"] = ["CMD-SHELL", opts.health_cmd]
+    for name, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod"),
+                      ("health_start_interval", "StartInterval")):
+        if getattr(opts, name):
+            check[key] = getattr(opts, name)
+    if opts.health_retries:
+        check["Retries"] = opts.health_retries
+    return check
+
+
+def log_config(opts: Options) -> dict[str, Any]:
+    """``--log-driver`` / ``--log-opt k=v`` → HostConfig.LogConfig."""
+    driver = opts.log_driver or ""
+    config = dict(item.partition("=")[::2] for item in opts.log_opt)
+    if driver == "none" and opts.log_opt:
+        raise ValueError(f"invalid logging opts for driver {driver}")
+    return {"Type": driver, "Config": config}
+
+
 def add_container_flags(flags: FlagSet) -> FlagSet:
     """Declare the flags ``run`` and ``create`` share."""
     return (flags
@@ -132,17 +175,34 @@ def add_container_flags(flags: FlagSet) -> FlagSet:
             .list("env", "e", "Set environment variables", convert=validate_env)
             .list("env-file", None, "Read in a file of environment variables")
             .list("expose", None, "Expose a port or a range of ports")
+            .string("health-cmd", None, "Command to run to check health")
+            .string("health-interval", None, "Time between running the check (ms|s|m|h) "
+                    "(default 0s)", convert=nanoseconds, type_name="duration")
+            .int("health-retries", None, "Consecutive failures needed to report unhealthy")
+            .string("health-start-interval", None, "Time between running the check during the "
+                    "start period (ms|s|m|h) (default 0s)", convert=nanoseconds,
+                    type_name="duration")
+            .string("health-start-period", None, "Start period for the container to initialize "
+                    "before starting health-retries countdown (ms|s|m|h) (default 0s)",
+                    convert=nanoseconds, type_name="duration")
+            .string("health-timeout", None, "Maximum time to allow one check to run "
+                    "(ms|s|m|h) (default 0s)", convert=nanoseconds, type_name="duration")
             .string("hostname", "h", "Container host name")
             .bool("init", None, "Run an init inside the container that forwards signals and "
                   "reaps processes")
             .bool("interactive", "i", "Keep STDIN open even if not attached")
             .list("label", "l", "Set meta data on a container")
             .list("label-file", None, "Read in a line delimited file of labels")
+            .string("log-driver", None, "Logging driver for the container")
+            .list("log-opt", None, "Log driver options")
+            .list("mount", None, "Attach a filesystem mount to the container",
+                  convert=parse_mount, type_name="mount")
             .string("memory", "m", "Memory limit", convert=units.ram_in_bytes, type_name="bytes")
             .string("memory-swap", None, "Swap limit equal to memory plus swap: '-1' to enable "
                     "unlimited swap", convert=units.mem_swap_bytes, type_name="bytes")
             .string("name", None, "Assign a name to the container")
             .string("network", None, "Connect a container to a network", type_name="network")
+            .bool("no-healthcheck", None, "Disable any container-specified HEALTHCHECK")
             .int("pids-limit", None, "Tune container pids limit (set -1 for unlimited)")
             .bool("privileged", None, "Give extended privileges to this container")
             .list("publish", "p", "Publish a container's port(s) to the host")
@@ -157,6 +217,7 @@ def add_container_flags(flags: FlagSet) -> FlagSet:
             .bool("tty", "t", "Allocate a pseudo-TTY")
             .string("user", "u", "Username or UID (format: <name|uid>[:<group|gid>])")
             .list("volume", "v", "Bind mount a volume")
+            .list("volumes-from", None, "Mount volumes from the specified container(s)")
             .string("workdir", "w", "Working directory inside the container"))
 
 
@@ -219,13 +280,21 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
     }
     if exposed:
         config["ExposedPorts"] = exposed
+    volumes, binds = volumes_and_binds(opts.volume)
+    if volumes:
+        config["Volumes"] = volumes
+    health = healthcheck(opts)
+    if health is not None:
+        config["Healthcheck"] = health
     if opts.stop_signal:
         config["StopSignal"] = opts.stop_signal
     if "stop_timeout" in changed:
         config["StopTimeout"] = opts.stop_timeout
 
     host: dict[str, Any] = {
-        "Binds": opts.volume or None,
+        "Binds": binds or None,
+        "VolumesFrom": opts.volumes_from or None,
+        "LogConfig": log_config(opts),
         "NetworkMode": opts.network or "",
         "PortBindings": bindings,
         "RestartPolicy": restart,
@@ -245,6 +314,8 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
     if "init" in changed:
         host["Init"] = opts.init
     if opts.tmpfs:
-        host["Tmpfs"] = {p.partition(":")[0]: p.partition(":")[2] for p in opts.tmpfs}
+        host["Tmpfs"] = tmpfs_map(opts.tmpfs)
+    if opts.mount:
+        host["Mounts"] = opts.mount
     config["HostConfig"] = host
     return config

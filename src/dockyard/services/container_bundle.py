@@ -43,7 +43,10 @@ def prepare_bundle(
         oci.BindMount(paths.hosts, "/etc/hosts"),
     ]
     spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds))
-    spec["mounts"].extend(extra_mounts)
+    # Parents before children, as docker orders them: a volume on /etc must
+    # not hide the /etc/hosts mounted into it.
+    spec["mounts"] = sorted(spec["mounts"] + list(extra_mounts),
+                            key=lambda m: os.path.normpath(m["destination"]).count("/"))
     tmp = f"{paths.config}.tmp"
     with open(tmp, "w") as f:
         json.dump(spec, f, indent=1)

@@ -84,6 +84,7 @@ class Container:
     args: list
     state: ContainerState = field(default_factory=ContainerState)
     restart_count: int = 0
+    mounts: list = field(default_factory=list)  # container_mounts.MountPoint as JSON
 
     def check(self, operation: str) -> None:
         """Raise the error docker gives when `operation` is illegal now."""
@@ -124,6 +125,7 @@ class Container:
             args=json.loads(row["args"]),
             state=ContainerState(**json.loads(row["state"])),
             restart_count=row["restart_count"],
+            mounts=json.loads(row["mounts"] or "[]"),
         )
 
 
@@ -139,7 +141,8 @@ CREATE TABLE IF NOT EXISTS containers (
     path TEXT NOT NULL,
     args TEXT NOT NULL,
     state TEXT NOT NULL,
-    restart_count INTEGER NOT NULL DEFAULT 0
+    restart_count INTEGER NOT NULL DEFAULT 0,
+    mounts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 """

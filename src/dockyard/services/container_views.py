@@ -39,7 +39,7 @@ def status_text(c: Container, now: float | None = None) -> str:
     return f"Exited ({s.exit_code}) {human_duration(now - parse_rfc3339(s.finished_at))} ago"
 
 
-def list_entry(c: Container) -> dict:
+def list_entry(c: Container, mounts_api: list | None = None) -> dict:
     network_mode = c.host_config.get("NetworkMode") or "bridge"
     return {
         "Id": c.id,
@@ -54,11 +54,11 @@ def list_entry(c: Container) -> dict:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mounts_api or [],
     }
 
 
-def inspect(c: Container, paths: ContainerPaths, graph_data: dict | None = None) -> dict:
+def inspect(c: Container, paths: ContainerPaths, graph_data: dict | None = None, mounts_api: list | None = None) -> dict:
     return {
         "Id": c.id,
         "Created": c.created,
@@ -80,7 +80,7 @@ def inspect(c: Container, paths: ContainerPaths, graph_data: dict | None = None)
         "ExecIDs": None,
         "HostConfig": c.host_config,
         "GraphDriver": {"Name": "overlay2", "Data": graph_data or {}},
-        "Mounts": [],
+        "Mounts": mounts_api or [],
         "Config": c.config,
         "NetworkSettings": {
             "Bridge": "",

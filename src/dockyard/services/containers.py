@@ -84,8 +84,8 @@ class ContainerService:
         # Other services follow container lives: health checks start and stop here.
         self.on_start: list = []  # callables(Container)
         self.on_exit: list = []  # callables(Container)
-        # Set by the volume service: the binds (volumes, host paths, tmpfs) a container's spec needs.
-        self.extra_binds = None
+        # Set by the wiring: a container's mounts (services/container_mounts.py).
+        self.mounts = None
         db.ensure_schema(SCHEMA)
         for row in db.query("SELECT * FROM containers"):
             c = Container.from_row(row)
@@ -161,20 +161,24 @@ class ContainerService:
             config["Hostname"] = cid[:12]
         paths = self.root.container(cid)
         os.makedirs(paths.dir, mode=0o710)
+        mounts: list = []
         try:
+            mounts = self.mounts.plan(config, host_config) if self.mounts else []
             self.images.prepare_rootfs(image_id, cid)
             c = Container(
                 id=cid, name=name, created=now_rfc3339(), image=request["Image"], image_id=image_id,
-                config=config, host_config=host_config, path=argv[0], args=argv[1:],
+                config=config, host_config=host_config, path=argv[0], args=argv[1:], mounts=mounts,
             )
             with self.db.transaction() as cur:
                 cur.execute(
                     "INSERT INTO containers (id, name, created, image, image_id, config, host_config, path,"
-                    " args, state, restart_count) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " args, state, restart_count, mounts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (c.id, c.name, c.created, c.image, c.image_id, json.dumps(c.config),
-                     json.dumps(c.host_config), c.path, json.dumps(c.args), c.state_json(), 0),
+                     json.dumps(c.host_config), c.path, json.dumps(c.args), c.state_json(), 0, json.dumps(mounts)),
                 )
         except BaseException:
+            if mounts and self.mounts:
+                self.mounts.remove_anonymous(Container(cid, "", "", "", "", {}, {}, "", [], mounts=mounts))
             self._discard_files(cid)
             raise
         self._containers[cid] = c
@@ -224,7 +228,7 @@ class ContainerService:
             raise
 
     async def _launch(self, c: Container, paths: ContainerPaths) -> None:
-        extra_binds = self.extra_binds(c) if self.extra_binds else []
+        extra_binds = self.mounts.oci_mounts(c) if self.mounts else []
         shim_config = prepare_bundle(c, paths, self.images.read_image_file, self.images.rootfs_mounts(c.id),
                                      extra_binds, os.path.join(self.root.root, "runtime"))
         shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
@@ -470,6 +474,8 @@ class ContainerService:
         c.state.status = "removing"
         self.db.execute("DELETE FROM containers WHERE id=?", (c.id,))
         del self._containers[c.id]
+        if self.mounts and (volumes or c.host_config.get("AutoRemove")):
+            self.mounts.remove_anonymous(c)
         await asyncio.get_running_loop().run_in_executor(None, self._discard_files, c.id)
         self.event(c, "destroy")
         w = self._waiters.pop(c.id, None)

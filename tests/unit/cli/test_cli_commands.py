@@ -233,3 +233,139 @@ def test_help_and_unknown_flag(daemon):
     assert bad.returncode == 125
     assert bad.stderr.decode().startswith("unknown flag: --bogus\n\nUsage:  dockyard images")
     assert daemon.requests == []
+
+
+def test_exec_creates_starts_and_exits_with_exec_status(daemon):
+    daemon.reply("GET", "/containers/c1/json", 200, {"Id": "c1"})
+    daemon.reply("POST", "/containers/c1/exec", 201, {"Id": "e1"})
+
+    def start(handler):
+        handler.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n"
+                            b"Upgrade: tcp\r\n\r\n" + frame(STDOUT, b"hi\n"))
+        handler.wfile.flush()
+
+    daemon.route("POST", "/exec/e1/start", lambda r: start)
+    daemon.reply("GET", "/exec/e1/json", 200, {"ExitCode": 4, "Running": False})
+    result = dockyard(daemon, "exec", "-e", "A=1", "c1", "echo", "hi")
+    assert result.stdout == b"hi\n" and result.returncode == 4
+    create = next(r for r in daemon.requests if r.path == "/containers/c1/exec").json()
+    assert create["Cmd"] == ["echo", "hi"] and create["Env"] == ["A=1"]
+    assert create["AttachStdout"] and not create["AttachStdin"]
+    start_req = next(r for r in daemon.requests if r.path == "/exec/e1/start")
+    assert start_req.json() == {"Detach": False, "Tty": False}
+    assert start_req.headers["Upgrade"] == "tcp"
+
+
+def test_exec_detached_and_not_running(daemon):
+    daemon.reply("GET", "/containers/c1/json", 200, {"Id": "c1"})
+    daemon.reply("POST", "/containers/c1/exec", 201, {"Id": "e1"})
+    daemon.reply("POST", "/exec/e1/start", 200, None)
+    result = dockyard(daemon, "exec", "-d", "c1", "sleep", "5")
+    assert result.returncode == 0 and result.stdout == b""
+    assert daemon.requests[-1].json() == {"Detach": True, "Tty": False}
+    daemon.routes.clear()
+    daemon.reply("GET", "/containers/c2/json", 200, {"Id": "c2"})
+    daemon.reply("POST", "/containers/c2/exec", 409, {"message": "container c2 is not running"})
+    result = dockyard(daemon, "exec", "c2", "ls")
+    assert result.returncode == 1
+    assert result.stderr == b"Error response from daemon: container c2 is not running\n"
+
+
+def _stat_header(**stat):
+    import base64
+
+    return base64.b64encode(json.dumps(stat).encode()).decode()
+
+
+def test_cp_to_and_from_container(daemon, tmp_path):
+    import io
+    import tarfile
+
+    (tmp_path / "f.txt").write_bytes(b"hello")
+    got = {}
+
+    def head(req):
+        def write(handler):
+            handler.send_response(200)
+            handler.send_header("X-Docker-Container-Path-Stat",
+                                _stat_header(name="tmp", size=4096, mode=(1 << 31) | 0o755,
+                                             mtime="", linkTarget=""))
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        return write
+
+    def put(req):
+        got["path"], got["body"] = req.q("path"), req.body
+        got["query"] = req.query
+        return 200, None
+
+    daemon.route("HEAD", "/containers/c1/archive", head)
+    daemon.route("PUT", "/containers/c1/archive", put)
+    result = dockyard(daemon, "cp", "-q", str(tmp_path / "f.txt"), "c1:/tmp")
+    assert result.returncode == 0, result.stderr
+    assert got["path"] == "/tmp" and got["query"]["noOverwriteDirNonDir"] == ["true"]
+    names = tarfile.open(fileobj=io.BytesIO(got["body"])).getnames()
+    assert names == ["f.txt"]
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+        info = tarfile.TarInfo("etc/hostname")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"box"))
+
+    def get(req):
+        def write(handler):
+            data = buf.getvalue()
+            handler.send_response(200)
+            handler.send_header("X-Docker-Container-Path-Stat",
+                                _stat_header(name="etc", size=0, mode=(1 << 31) | 0o755,
+                                             mtime="", linkTarget=""))
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        return write
+
+    daemon.route("GET", "/containers/c1/archive", get)
+    result = dockyard(daemon, "cp", "-q=false", "c1:/etc", str(tmp_path / "copy"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "copy/hostname").read_bytes() == b"box"
+    assert result.stderr.decode().startswith("Successfully copied ")
+    assert result.stderr.decode().endswith(f" to {tmp_path}/copy\n")
+
+
+def test_volume_prune_and_system_prune(daemon):
+    daemon.reply("POST", "/volumes/prune", 200, {"VolumesDeleted": ["v1"],
+                                                 "SpaceReclaimed": 2048})
+    result = dockyard(daemon, "volume", "prune", stdin=b"y\n")
+    assert result.stdout.decode() == (
+        "WARNING! This will remove anonymous local volumes not used by at least one container."
+        "\nAre you sure you want to continue? [y/N] Deleted Volumes:\nv1\n\n"
+        "Total reclaimed space: 2.048kB\n")
+    daemon.reply("POST", "/containers/prune", 200, {"ContainersDeleted": ["c1"],
+                                                    "SpaceReclaimed": 1000})
+    daemon.reply("POST", "/images/prune", 200, {"ImagesDeleted": None, "SpaceReclaimed": 0})
+    result = dockyard(daemon, "system", "prune", "-f")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == ("Deleted Containers:\nc1\n\n"
+                                      "Total reclaimed space: 1kB\n")
+    paths_seen = [p for _, p in paths(daemon)]
+    assert "/networks/prune" in paths_seen and "/build/prune" in paths_seen
+    image = next(r for r in daemon.requests if r.path == "/images/prune")
+    assert json.loads(image.q("filters")) == {"dangling": {"true": True}}
+
+
+def test_diff_commit_top(daemon):
+    daemon.reply("GET", "/containers/c1/changes", 200, [{"Path": "/tmp", "Kind": 0},
+                                                        {"Path": "/tmp/x", "Kind": 1},
+                                                        {"Path": "/etc/y", "Kind": 2}])
+    assert dockyard(daemon, "diff", "c1").stdout == b"C /tmp\nA /tmp/x\nD /etc/y\n"
+    daemon.reply("POST", "/commit", 201, {"Id": "sha256:" + "f" * 64})
+    result = dockyard(daemon, "commit", "-m", "msg", "-c", "ENV A=1", "-p=false", "c1", "app")
+    assert result.stdout.decode() == "sha256:" + "f" * 64 + "\n"
+    commit = next(r for r in daemon.requests if r.path == "/commit")
+    assert commit.query == {"container": ["c1"], "repo": ["docker.io/library/app"],
+                            "tag": ["latest"], "comment": ["msg"], "author": [""],
+                            "changes": ["ENV A=1"], "pause": ["0"]}

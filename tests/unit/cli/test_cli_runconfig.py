@@ -21,7 +21,8 @@ def test_full_mapping():
         "Env": ["A=1"], "Cmd": ["sh", "-c", "x"], "Image": "busybox", "WorkingDir": "",
         "Entrypoint": [""], "Labels": {},
         "HostConfig": {
-            "Binds": None, "NetworkMode": "", "PortBindings": {},
+            "Binds": None, "VolumesFrom": None, "LogConfig": {"Type": "", "Config": {}},
+            "NetworkMode": "", "PortBindings": {},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
             "CapAdd": None, "CapDrop": None, "Privileged": False, "ReadonlyRootfs": False,
             "SecurityOpt": None, "Runtime": "", "Memory": 32 << 20, "MemorySwap": 0,

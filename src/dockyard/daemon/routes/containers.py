@@ -15,7 +15,8 @@ from ..filters import parse_filters
 from ..http import HijackResponse, Request, Router, StreamResponse, empty, json_response
 
 
-def register(router: Router, containers: ContainerService, resources: ContainerResources, image_ids_for) -> None:
+def register(router: Router, containers: ContainerService, resources: ContainerResources, image_ids_for,
+             describe_mounts) -> None:
     async def create(req: Request):
         body = await req.json()
         if body is None:
@@ -31,11 +32,11 @@ def register(router: Router, containers: ContainerService, resources: ContainerR
             containers.all(), filters, req.q_bool("all"), req.q_int("limit"),
             containers.get, image_ids_for,
         )
-        return json_response([views.list_entry(c) for c in chosen])
+        return json_response([views.list_entry(c, describe_mounts(c)) for c in chosen])
 
     async def inspect(req: Request):
         c = containers.get(req.params["id"])
-        return json_response(views.inspect(c, containers.paths(c)))
+        return json_response(views.inspect(c, containers.paths(c), mounts_api=describe_mounts(c)))
 
     async def start(req: Request):
         await containers.start(req.params["id"])
