@@ -6,12 +6,14 @@ the route table in dependency order and hands back a `Daemon` holding them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from dataclasses import dataclass
 
 from .content.store import ContentStore
-from .daemon.http import Router
+from .daemon.http import Router, json_response
+from .daemon.routes import archive as archive_routes
 from .daemon.routes import containers as container_routes
 from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
@@ -22,8 +24,10 @@ from .images.store import ImageStore
 from .metadata.db import Database
 from .paths import DataRoot
 from .services.container_resources import ContainerResources
+from .services.container_files_api import ContainerFiles
 from .services.container_mounts import ContainerMounts, MountPoint
 from .services.containers import ContainerService
+from .services.disk_usage import system_df
 from .services.events import EventBus
 from .services.execs import ExecService
 from .services.health import HealthMonitor
@@ -139,6 +143,12 @@ def build(data_root: str, forkserver) -> Daemon:
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
     container_routes.register(router, containers, ContainerResources(containers), image_ids_for, describe_mounts)
     volume_routes.register(router, volumes)
+    archive_routes.register(router, ContainerFiles(containers, store), root.tmp)
+
+    async def df(req):
+        return json_response(await asyncio.to_thread(system_df, images, store, containers, volumes, describe_mounts))
+
+    router.add("GET", "/system/df", df)
     execs = ExecService(containers)
     HealthMonitor(containers, execs)
     exec_routes.register(router, execs)

@@ -98,7 +98,8 @@ def test_tmpfs(dk):
 def test_volumes_from(dk):
     dk("run", "--name", "t-source", "-v", "t-shared:/shared", "busybox", "sh", "-c", "echo from-source > /shared/f")
     try:
-        assert out(dk("run", "--rm", "--volumes-from", "t-source", "busybox", "cat", "/shared/f")) == "from-source"
+        r = dk("run", "--rm", "--volumes-from", "t-source", "busybox", "cat", "/shared/f")
+        assert out(r) == "from-source", (r.returncode, r.stderr)
     finally:
         dk("rm", "t-source")
         dk("volume", "rm", "t-shared")

@@ -352,8 +352,21 @@ class Connection:
         await resp.run(self.reader, self.writer)
 
 
+# Every connection's task, held strongly.  asyncio keeps only weak references
+# to tasks, and a hijacked connection whose client has half-closed (attach
+# without stdin) is no longer read by the loop: nothing else would keep its
+# task alive while it waits on the container's shim, and the garbage
+# collector would end the stream mid-way, silently.
+_connections: set[asyncio.Task] = set()
+
+
 async def serve_unix(router: Router, path: str) -> asyncio.AbstractServer:
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await Connection(router, reader, writer).serve()
+        task = asyncio.current_task()
+        _connections.add(task)
+        try:
+            await Connection(router, reader, writer).serve()
+        finally:
+            _connections.discard(task)
 
     return await asyncio.start_unix_server(on_client, path=path, limit=1 << 20)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 from dockyard.content.descriptor import Descriptor
 from dockyard.content.digest import Digest
@@ -281,6 +281,43 @@ class ImageStore:
             os=os_name,
         )
         image_id = self.register(config.to_bytes(), [layer])
+        if parsed is not None:
+            self.tag(image_id, str(parsed))
+        return image_id
+
+    def commit(
+        self,
+        parent_id: str,
+        layer: BinaryIO,
+        container_config: Mapping[str, Any],
+        changes: Sequence[str] = (),
+        comment: str = "",
+        author: str = "",
+        created_by: str = "",
+        ref: str | None = None,
+    ) -> str:
+        """`docker commit`: the parent image plus one layer of a container's changes.
+
+        The new image's config is the container's (already merged with the
+        parent's), with `changes` applied on top, as docker does.
+        """
+        parsed = parse_reference(ref) if ref else None
+        parent = self.config(parent_id)
+        layers = self.layers(parent_id)
+        blob = self.ingest_layer_blob(layer)
+        new = self.unpack_layer(layers[-1].chain_id if layers else None, blob)
+        created = now_rfc3339_nano()
+        config = ImageConfig(
+            diff_ids=tuple(layer_.diff_id for layer_ in layers) + (new.diff_id,),
+            config=apply_changes(ContainerConfig.from_json(container_config), list(changes)),
+            history=parent.history + (HistoryEntry(created=created, created_by=created_by, author=author, comment=comment),),
+            created=created,
+            author=author,
+            comment=comment,
+            architecture=parent.architecture,
+            os=parent.os,
+        )
+        image_id = self.register(config.to_bytes(), [*layers, new], parent=parent_id)
         if parsed is not None:
             self.tag(image_id, str(parsed))
         return image_id

@@ -52,6 +52,7 @@ class ExecSession:
         self.status: int | None = None
         self.done = asyncio.Event()
         self.done_callback = None
+        self.stdin_task: asyncio.Task | None = None
 
     # -- starting ------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class ExecSession:
             os.set_blocking(fd, False)
             loop.add_reader(fd, self._on_output, fd)
         if self.want_stdin and (self.stdin_w >= 0 or self.master >= 0):
-            loop.create_task(self._pump_stdin(reader))
+            self.stdin_task = loop.create_task(self._pump_stdin(reader))  # held: the loop keeps tasks weakly
 
     def _on_output(self, fd: int) -> None:
         try:

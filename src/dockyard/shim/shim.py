@@ -98,6 +98,7 @@ class Shim:
         self.execs: dict[int, ExecSession] = {}  # by pid
         self.helpers: dict[int, asyncio.Future] = {}  # helper programs' exits, by pid
         self.unclaimed: dict[int, int] = {}  # exits reaped before anyone asked
+        self.tasks: set[asyncio.Task] = set()
         self.exec_ids: dict[str, ExecSession] = {}
         self.console: socket.socket | None = None
         self._console_child: socket.socket | None = None
@@ -318,10 +319,12 @@ class Shim:
     def _maybe_finish(self) -> None:
         if self.child_status is None or self.exit_result is not None:
             return
-        if self.outputs and self.status == "running":
+        if self.outputs:
             # Output still draining: finish when the last pipe reports EOF.  A
             # pipe held open by an escaped daemon process cannot exist: the
-            # PID namespace died with its init.
+            # PID namespace died with its init.  (Not only once "running": a
+            # quick process can end before the start request has even been
+            # answered, and its output must still reach the log and attach.)
             loop = asyncio.get_running_loop()
             loop.call_later(2.0, self._force_finish)
             return
@@ -393,6 +396,11 @@ class Shim:
                 except ConnectionError:
                     pass
                 writer.close()
+
+    def _keep(self, task: asyncio.Task) -> None:
+        """Hold a task strongly until it ends (the loop only keeps weak references)."""
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def _reply(self, writer: asyncio.StreamWriter, obj: dict) -> None:
         writer.write(json.dumps(obj).encode() + b"\n")
@@ -496,9 +504,9 @@ class Shim:
         entry = (writer, bool(req.get("stdout")), bool(req.get("stderr")))
         self.attached.append(entry)
         if req.get("stdin") and (self.stdin_w >= 0 or self.master >= 0):
-            asyncio.get_running_loop().create_task(self._pump_stdin(reader, entry))
+            self._keep(asyncio.get_running_loop().create_task(self._pump_stdin(reader, entry)))
         else:
-            asyncio.get_running_loop().create_task(self._watch_detach(reader, entry))
+            self._keep(asyncio.get_running_loop().create_task(self._watch_detach(reader, entry)))
         writer._dockyard_keep = True  # type: ignore[attr-defined]
         return True
 
