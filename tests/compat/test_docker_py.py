@@ -47,3 +47,52 @@ def test_ping_version_info(client):
     assert client.ping() is True
     assert client.version()["ApiVersion"]
     assert client.info()["Containers"] >= 0
+
+
+def test_archive_and_volumes(client):
+    import io
+    import tarfile
+
+    c = client.containers.run("busybox", "sleep 60", detach=True, name="py-archive")
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            data = b"from docker-py\n"
+            info = tarfile.TarInfo("hello.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        assert c.put_archive("/tmp", buf.getvalue()) is True
+        assert c.exec_run("cat /tmp/hello.txt").output == b"from docker-py\n"
+        stream, stat = c.get_archive("/tmp/hello.txt")
+        tar = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+        assert tar.extractfile("hello.txt").read() == b"from docker-py\n"
+        assert stat["name"] == "hello.txt" and stat["size"] == 15
+    finally:
+        c.remove(force=True)
+    v = client.volumes.create("py-volume", labels={"made": "by-docker-py"})
+    try:
+        assert client.volumes.get("py-volume").attrs["Labels"] == {"made": "by-docker-py"}
+        out = client.containers.run("busybox", "sh -c 'echo kept > /v/f; cat /v/f'", volumes={"py-volume": {"bind": "/v", "mode": "rw"}}, remove=True)
+        assert out == b"kept\n"
+    finally:
+        v.remove()
+
+
+def test_attach_detach_keys_leave_the_container_running(daemon):
+    import os
+    import shutil
+    import subprocess
+
+    if not shutil.which("script"):
+        pytest.skip("script(1) gives the CLI a terminal")
+    assert daemon.docker("run", "-dit", "--name", "py-detach", "busybox", "sh").returncode == 0
+    try:
+        env = dict(os.environ, DOCKER_HOST=daemon.host)
+        feed = subprocess.Popen(["sh", "-c", "sleep 1; printf 'echo inside\\n'; sleep 0.5; printf '\\020\\021'; sleep 1"], stdout=subprocess.PIPE)
+        p = subprocess.run(["script", "-qec", "docker attach py-detach", "/dev/null"], stdin=feed.stdout,
+                           capture_output=True, env=env, timeout=30)
+        feed.wait()
+        assert b"inside" in p.stdout and b"read escape sequence" in p.stdout
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", "py-detach").stdout == b"running\n"
+    finally:
+        daemon.docker("rm", "-f", "py-detach")

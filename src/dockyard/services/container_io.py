@@ -118,6 +118,28 @@ async def read_logs(
         f.close()
 
 
+_KEY_NAMES = {"ctrl-@": 0, "ctrl-[": 27, "ctrl-\\": 28, "ctrl-]": 29, "ctrl-^": 30, "ctrl-_": 31}
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q" (the default), "ctrl-x,a", …"""
+    from .. import errors
+
+    spec = spec or "ctrl-p,ctrl-q"
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip().lower()
+        if key in _KEY_NAMES:
+            out.append(_KEY_NAMES[key])
+        elif key.startswith("ctrl-") and len(key) == 6 and "a" <= key[5] <= "z":
+            out.append(ord(key[5]) - ord("a") + 1)
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise errors.InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
 def _rotated(f, path: str) -> bool:
     try:
         return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
@@ -133,8 +155,15 @@ async def pump_attach(
     *,
     tty: bool,
     stdin: bool,
+    detach_keys: bytes = b"",
 ) -> None:
-    """Copy frames shim → client and stdin client → shim until the output ends."""
+    """Copy frames shim → client and stdin client → shim until the output ends.
+
+    With a TTY, the detach sequence (`detach_keys`, docker's ctrl-p ctrl-q by
+    default) in the client's input ends the attach and leaves the container
+    running, as docker's daemon does.
+    """
+    detached = asyncio.Event()
 
     async def output() -> None:
         while True:
@@ -151,11 +180,20 @@ async def pump_attach(
                 return
 
     async def input_() -> None:
+        held = b""  # a possible start of the detach sequence, not yet forwarded
         try:
             while True:
                 data = await client_reader.read(65536)
                 if not data:
                     break
+                if detach_keys and tty:
+                    data = held + data
+                    if detach_keys in data:
+                        shim_writer.write(data[: data.index(detach_keys)])
+                        detached.set()
+                        return
+                    keep = next((n for n in range(len(detach_keys) - 1, 0, -1) if data.endswith(detach_keys[:n])), 0)
+                    data, held = (data[:-keep], data[-keep:]) if keep else (data, b"")
                 shim_writer.write(data)
                 await shim_writer.drain()
             if shim_writer.can_write_eof():
@@ -165,7 +203,11 @@ async def pump_attach(
 
     in_task = asyncio.create_task(input_()) if stdin else None
     try:
-        await output()
+        out_task = asyncio.create_task(output())
+        detach_task = asyncio.create_task(detached.wait())
+        await asyncio.wait({out_task, detach_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (out_task, detach_task):
+            task.cancel()
     finally:
         if in_task is not None:
             in_task.cancel()

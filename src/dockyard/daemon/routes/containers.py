@@ -7,7 +7,7 @@ import json
 
 from ... import errors
 from ...services import container_views as views
-from ...services.container_io import pump_attach, read_logs
+from ...services.container_io import parse_detach_keys, pump_attach, read_logs
 from ...services.container_resources import ContainerResources
 from ...services.containers import ContainerService
 from ...units import parse_timestamp
@@ -117,6 +117,7 @@ def register(router: Router, containers: ContainerService, resources: ContainerR
         c = containers.get(req.params["id"])
         stdin, stdout, stderr = req.q_bool("stdin"), req.q_bool("stdout"), req.q_bool("stderr")
         tty = bool(c.config.get("Tty"))
+        keys = parse_detach_keys(req.q("detachKeys"))
         conn_future = containers.attach_stream(c, stdin, stdout, stderr)
 
         async def run(reader, writer):
@@ -130,7 +131,7 @@ def register(router: Router, containers: ContainerService, resources: ContainerR
                 shim_reader, shim_writer = await conn_future
             except (errors.DockyardError, asyncio.CancelledError):
                 return
-            await pump_attach(shim_reader, shim_writer, reader, writer, tty=tty, stdin=stdin)
+            await pump_attach(shim_reader, shim_writer, reader, writer, tty=tty, stdin=stdin, detach_keys=keys)
 
         content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
         return HijackResponse(run, content_type)
