@@ -37,6 +37,18 @@ class Database:
         with self._lock:
             self._conn.executescript(ddl)
 
+    def ensure_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Add columns a newer dockyard needs to a table an older one made.
+
+        `columns` maps a name to its definition (``"TEXT NOT NULL DEFAULT '[]'"``);
+        data roots are upgraded in place, never rebuilt.
+        """
+        with self._lock:
+            have = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns.items():
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:

@@ -146,3 +146,6 @@ CREATE TABLE IF NOT EXISTS containers (
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 """
+
+# Columns added since the first release of the table, for data roots made before.
+COLUMNS_ADDED = {"mounts": "TEXT NOT NULL DEFAULT '[]'"}

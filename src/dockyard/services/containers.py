@@ -33,7 +33,7 @@ from ..shim.client import ShimClient, shim_alive, spawn_shim
 from ..shim.forkserver import ForkServer
 from ..units import now_rfc3339, parse_rfc3339
 from . import container_config as cc
-from .container_state import SCHEMA, ZERO_TIME, Container, ContainerState
+from .container_state import COLUMNS_ADDED, SCHEMA, ZERO_TIME, Container, ContainerState
 from .container_bundle import prepare_bundle
 from .restart_policy import RestartPolicy, next_delay
 from .events import EventBus
@@ -87,6 +87,7 @@ class ContainerService:
         # Set by the wiring: a container's mounts (services/container_mounts.py).
         self.mounts = None
         db.ensure_schema(SCHEMA)
+        db.ensure_columns("containers", COLUMNS_ADDED)
         for row in db.query("SELECT * FROM containers"):
             c = Container.from_row(row)
             self._containers[c.id] = c

@@ -53,3 +53,15 @@ def test_names_and_signals():
     assert cc.parse_signal("SIGKILL") == 9 and cc.parse_signal("term") == 15 and cc.parse_signal("10") == 10
     with pytest.raises(InvalidArgument, match="Invalid signal: NOPE"):
         cc.parse_signal("NOPE")
+
+
+def test_old_data_roots_get_new_columns(tmp_path):
+    from dockyard.metadata.db import Database
+    from dockyard.services.container_state import COLUMNS_ADDED
+
+    db = Database(str(tmp_path / "m.db"))
+    db.ensure_schema("CREATE TABLE containers (id TEXT PRIMARY KEY, name TEXT)")
+    db.execute("INSERT INTO containers VALUES ('a', 'old')")
+    db.ensure_columns("containers", COLUMNS_ADDED)
+    db.ensure_columns("containers", COLUMNS_ADDED)  # idempotent
+    assert db.query_one("SELECT mounts FROM containers WHERE id='a'")["mounts"] == "[]"
