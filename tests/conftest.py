@@ -9,6 +9,8 @@ under it unmounted, even when tests fail.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -141,6 +143,39 @@ def daemon():
             d.stop()
             d.cleanup()
             shutil.rmtree(root, ignore_errors=True)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over the daemon's unix socket, for tests that speak the API directly."""
+
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(30)
+        self.sock.connect(self.path)
+
+
+@pytest.fixture
+def api(daemon):
+    """api("POST", "/containers/create", {...}) → (status, decoded JSON or raw bytes, response)."""
+
+    def call(method: str, path: str, body=None, headers=None):
+        conn = UnixHTTPConnection(daemon.socket)
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw
+        return resp.status, payload, resp
+
+    return call
 
 
 @pytest.fixture

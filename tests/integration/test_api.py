@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import threading
 import time
 import urllib.parse
 
-import pytest
+from conftest import UnixHTTPConnection
 
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(30)
-        self.sock.connect(self.path)
-
-
-@pytest.fixture
-def api(daemon):
-    def call(method: str, path: str, body=None, headers=None):
-        conn = UnixHTTPConnection(daemon.socket)
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        conn.close()
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = raw
-        return resp.status, payload, resp
-
-    return call
 
 
 def test_ping_and_version_headers(api):

@@ -2,118 +2,102 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import time
 import urllib.parse
 
 import pytest
 
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(30)
-        self.sock.connect(self.path)
+from conftest import UnixHTTPConnection
 
 
 @pytest.fixture
-def api(daemon):
+def vapi(api):
     def call(method: str, path: str, body=None):
-        conn = UnixHTTPConnection(daemon.socket)
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        raw = resp.read()
-        conn.close()
-        return resp.status, (json.loads(raw) if raw else None)
+        status, payload, _ = api(method, path, body)
+        return status, payload
 
     return call
 
 
 @pytest.fixture
-def volumes(api):
+def volumes(vapi):
     """Names created by a test; removed afterwards even if it fails."""
     made: list[str] = []
     yield made
     for name in made:
-        api("DELETE", f"/volumes/{name}?force=1")
+        vapi("DELETE", f"/volumes/{name}?force=1")
 
 
 def filters(**kw) -> str:
     return urllib.parse.quote(json.dumps(kw))
 
 
-def test_create_inspect_list_remove(api, volumes, daemon):
-    status, v = api("POST", "/v1.47/volumes/create", {"Name": "itest-data", "Labels": {"suite": "volumes"}})
+def test_create_inspect_list_remove(vapi, volumes, daemon):
+    status, v = vapi("POST", "/v1.47/volumes/create", {"Name": "itest-data", "Labels": {"suite": "volumes"}})
     volumes.append("itest-data")
     assert status == 201
     assert v["Name"] == "itest-data" and v["Driver"] == "local" and v["Scope"] == "local"
     assert v["Labels"] == {"suite": "volumes"} and v["Options"] == {}
     assert v["Mountpoint"] == os.path.join(daemon.data_root, "volumes", "itest-data", "_data")
     assert os.path.isdir(v["Mountpoint"])
-    status, again = api("GET", "/volumes/itest-data")
+    status, again = vapi("GET", "/volumes/itest-data")
     assert status == 200 and again == v
-    status, listing = api("GET", f"/volumes?filters={filters(label=['suite=volumes'])}")
+    status, listing = vapi("GET", f"/volumes?filters={filters(label=['suite=volumes'])}")
     assert status == 200 and [x["Name"] for x in listing["Volumes"]] == ["itest-data"]
     assert listing["Warnings"] == []
-    status, _ = api("DELETE", "/volumes/itest-data")
+    status, _ = vapi("DELETE", "/volumes/itest-data")
     assert status == 204
     assert not os.path.exists(os.path.dirname(v["Mountpoint"]))
-    status, body = api("GET", "/volumes/itest-data")
+    status, body = vapi("GET", "/volumes/itest-data")
     assert status == 404 and body["message"] == "get itest-data: no such volume"
 
 
-def test_create_twice_returns_the_same_volume(api, volumes):
-    _, first = api("POST", "/volumes/create", {"Name": "itest-twice"})
+def test_create_twice_returns_the_same_volume(vapi, volumes):
+    _, first = vapi("POST", "/volumes/create", {"Name": "itest-twice"})
     volumes.append("itest-twice")
-    status, second = api("POST", "/volumes/create", {"Name": "itest-twice"})
+    status, second = vapi("POST", "/volumes/create", {"Name": "itest-twice"})
     assert status == 201 and second == first
 
 
-def test_anonymous_volume_and_prune(api, volumes):
-    _, anon = api("POST", "/volumes/create", {})
-    _, named = api("POST", "/volumes/create", {"Name": "itest-named"})
+def test_anonymous_volume_and_prune(vapi, volumes):
+    _, anon = vapi("POST", "/volumes/create", {})
+    _, named = vapi("POST", "/volumes/create", {"Name": "itest-named"})
     volumes += [anon["Name"], "itest-named"]
     assert len(anon["Name"]) == 64 and "com.docker.volume.anonymous" in anon["Labels"]
-    status, report = api("POST", "/volumes/prune")
+    status, report = vapi("POST", "/volumes/prune")
     assert status == 200 and anon["Name"] in report["VolumesDeleted"]
     assert "itest-named" not in report["VolumesDeleted"]
-    status, report = api("POST", f"/volumes/prune?filters={filters(all=['true'], label=['nothing-has-this'])}")
+    status, report = vapi("POST", f"/volumes/prune?filters={filters(all=['true'], label=['nothing-has-this'])}")
     assert status == 200 and report == {"VolumesDeleted": [], "SpaceReclaimed": 0}
 
 
-def test_bad_requests(api):
-    status, body = api("POST", "/volumes/create", {"Name": "../etc"})
+def test_bad_requests(vapi):
+    status, body = vapi("POST", "/volumes/create", {"Name": "../etc"})
     assert status == 400 and "includes invalid characters for a local volume name" in body["message"]
-    status, body = api("POST", "/volumes/create", {"Name": "itest-opts", "DriverOpts": {"colour": "red"}})
+    status, body = vapi("POST", "/volumes/create", {"Name": "itest-opts", "DriverOpts": {"colour": "red"}})
     assert status == 400 and body["message"] == 'invalid option: "colour"'
-    status, body = api("POST", "/volumes/create", {"Name": "itest-drv", "Driver": "nosuchplugin"})
+    status, body = vapi("POST", "/volumes/create", {"Name": "itest-drv", "Driver": "nosuchplugin"})
     assert status == 404
-    status, body = api("GET", f"/volumes?filters={filters(colour=['red'])}")
+    status, body = vapi("GET", f"/volumes?filters={filters(colour=['red'])}")
     assert status == 400
-    status, _ = api("DELETE", "/volumes/itest-never-made")
+    status, _ = vapi("DELETE", "/volumes/itest-never-made")
     assert status == 404
-    status, _ = api("DELETE", "/volumes/itest-never-made?force=1")
+    status, _ = vapi("DELETE", "/volumes/itest-never-made?force=1")
     assert status == 204
 
 
-def test_tmpfs_volume_options_are_reported(api, volumes):
+def test_tmpfs_volume_options_are_reported(vapi, volumes):
     opts = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,uid=1000"}
-    status, v = api("POST", "/volumes/create", {"Name": "itest-tmpfs", "DriverOpts": opts})
+    status, v = vapi("POST", "/volumes/create", {"Name": "itest-tmpfs", "DriverOpts": opts})
     volumes.append("itest-tmpfs")
     assert status == 201 and v["Options"] == opts
 
 
-def test_volume_events(api, volumes, daemon):
-    _, v = api("POST", "/volumes/create", {"Name": "itest-events"})
-    api("DELETE", "/volumes/itest-events")
+def test_volume_events(vapi, volumes, daemon):
+    _, v = vapi("POST", "/volumes/create", {"Name": "itest-events"})
+    vapi("DELETE", "/volumes/itest-events")
     conn = UnixHTTPConnection(daemon.socket)
     until = int(time.time()) + 1
     conn.request("GET", f"/events?since=0&until={until}&filters={filters(type=['volume'], volume=['itest-events'])}")
