@@ -323,14 +323,39 @@ class Connection:
     async def _send_stream(self, resp: StreamResponse) -> None:
         headers = self._common_headers() + list(resp.headers) + [("Content-Type", resp.content_type)]
         await self.send(h11.Response(status_code=resp.status, headers=headers))
+        # A follower (logs -f, events, wait) may be quiet for hours: watch the
+        # client at the same time, so that one who leaves frees what the stream
+        # holds (files, waiters, subscriptions) at once, not at the next chunk.
+        chunks = resp.chunks.__aiter__()
+        client = asyncio.ensure_future(self.reader.read(65536))
         try:
-            async for chunk in resp.chunks:
-                if chunk:
-                    await self.send(h11.Data(data=chunk))
+            while True:
+                following = asyncio.ensure_future(chunks.__anext__())
+                await asyncio.wait({following, client}, return_when=asyncio.FIRST_COMPLETED)
+                if following.done():
+                    try:
+                        chunk = following.result()
+                    except StopAsyncIteration:
+                        break
+                    if chunk:
+                        await self.send(h11.Data(data=chunk))
+                    continue
+                following.cancel()
+                data = client.result()
+                if not data:
+                    raise ConnectionResetError("client went away during a stream")
+                self.h11.receive_data(data)  # the client's next request, kept for later
+                client = asyncio.ensure_future(self.reader.read(65536))
         finally:
+            if client.done() and not client.cancelled() and client.exception() is None and client.result():
+                self.h11.receive_data(client.result())
+            client.cancel()
             aclose = getattr(resp.chunks, "aclose", None)
             if aclose is not None:
-                await aclose()
+                try:
+                    await aclose()
+                except RuntimeError:
+                    pass  # already closing after the cancelled step
         await self.send(h11.EndOfMessage())
 
     async def _hijack(self, request: Request, resp: HijackResponse) -> None:

@@ -22,6 +22,17 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 KNOWN_RUNTIMES = {"runc": "runc", "crun": "crun", "dockyard": "dockyard"}
 MIN_MEMORY = 6 * 1024 * 1024
 
+# Settings accepted by docker that dockyard does not apply yet: refused rather
+# than silently ignored.
+UNSUPPORTED = {
+    "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems", "BlkioWeight": "--blkio-weight",
+    "BlkioWeightDevice": "--blkio-weight-device", "BlkioDeviceReadBps": "--device-read-bps",
+    "BlkioDeviceWriteBps": "--device-write-bps", "BlkioDeviceReadIOps": "--device-read-iops",
+    "BlkioDeviceWriteIOps": "--device-write-iops", "CpuRealtimePeriod": "--cpu-rt-period",
+    "CpuRealtimeRuntime": "--cpu-rt-runtime", "Devices": "--device", "DeviceCgroupRules": "--device-cgroup-rule",
+    "DeviceRequests": "--gpus", "OomKillDisable": "--oom-kill-disable", "Links": "--link",
+}
+
 
 def validate_name(name: str) -> str:
     if not NAME_RE.match(name):
@@ -124,6 +135,13 @@ def validate_host_config(hc: dict) -> dict:
         name = opt.split("=", 1)[0].split(":", 1)[0]
         if name not in ("no-new-privileges", "seccomp", "apparmor", "label"):
             raise errors.InvalidArgument(f"invalid --security-opt 2: \"{opt}\"")
+    for key, flag in UNSUPPORTED.items():
+        if hc.get(key):
+            raise errors.InvalidArgument(f"{flag} is not supported by dockyard yet")
+    for opt in hc.get("SecurityOpt") or []:
+        name, _, value = opt.replace(":", "=", 1).partition("=")
+        if name == "seccomp" and value != "unconfined":
+            raise errors.InvalidArgument("seccomp profiles are not supported by dockyard yet (only seccomp=unconfined)")
     mode = hc.get("NetworkMode") or "default"
     if mode not in ("default", "bridge", "host", "none"):
         raise errors.InvalidArgument(

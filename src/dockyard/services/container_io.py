@@ -91,7 +91,7 @@ async def read_logs(
         buf = partial
         while True:
             chunk = f.read()
-            if chunk:
+            if chunk or b"\n" in buf:
                 buf += chunk
                 complete, _, buf = buf.rpartition(b"\n")
                 for line in complete.split(b"\n"):
@@ -102,9 +102,14 @@ async def read_logs(
                         yield _encode(e, tty, timestamps)
                 continue
             if _rotated(f, path):
-                # the shim started a new file; what is left of the old one was read above
+                # the shim started a new file: finish the old one, then follow the new
+                buf += f.read()
                 f.close()
                 f = open(path, "rb")
+                continue
+            if os.fstat(f.fileno()).st_size < f.tell():
+                f.seek(0)  # truncated in place (max-file=1): start over at its top
+                buf = b""
                 continue
             if not is_running():
                 # The shim writes every line before it records the exit.

@@ -91,6 +91,8 @@ class Container:
         status = self.state.status
         if status in ALLOWED[operation]:
             return
+        if operation == "start" and status == "paused":
+            raise Conflict("cannot start a paused container, try unpause instead")
         if operation == "start" and self.state.running:
             raise NotModified("container already started")
         if operation == "stop":

@@ -81,6 +81,8 @@ class ContainerService:
         self._restarts: dict[str, asyncio.Task] = {}  # pending restarts by policy
         self._delays: dict[str, float] = {}  # back-off per container
         self._stopping: set[str] = set()  # stopped or killed by a user
+        self._restarting: set[str] = set()  # in a user's restart: no auto-removal
+        self._locks: dict[str, asyncio.Lock] = {}
         # Other services follow container lives: health checks start and stop here.
         self.on_start: list = []  # callables(Container)
         self.on_exit: list = []  # callables(Container)
@@ -215,18 +217,29 @@ class ContainerService:
 
     # -- start ---------------------------------------------------------------------
 
+    def _lock(self, cid: str) -> asyncio.Lock:
+        """One lock per container: a start and a remove (or two starts) never interleave."""
+        if cid not in self._locks:
+            self._locks[cid] = asyncio.Lock()
+        return self._locks[cid]
+
     async def start(self, ref: str) -> None:
         c = self.get(ref)
-        c.check("start")
-        paths = self.paths(c)
-        try:
-            await self._launch(c, paths)
-        except _StartFailed as e:
-            await self._start_failed(c, e.error.message, e.code)
-            raise e.error from None
-        except errors.DockyardError as e:
-            await self._start_failed(c, e.message, 128)
-            raise
+        async with self._lock(c.id):
+            if c.id not in self._containers:
+                raise errors.NotFound(f"No such container: {ref}")
+            c.check("start")
+            paths = self.paths(c)
+            try:
+                # Not cancellable half-way: a cancelled launch would leave a
+                # shim and a process that no record knows about.
+                await asyncio.shield(self._launch(c, paths))
+            except _StartFailed as e:
+                await self._start_failed(c, e.error.message, e.code)
+                raise e.error from None
+            except errors.DockyardError as e:
+                await self._start_failed(c, e.message, 128)
+                raise
 
     async def _launch(self, c: Container, paths: ContainerPaths) -> None:
         extra_binds = self.mounts.oci_mounts(c) if self.mounts else []
@@ -270,10 +283,12 @@ class ContainerService:
             c.state.status = "exited"
             c.state.finished_at = now_rfc3339()
         self.save(c)
+        for callback in self.on_exit:  # volumes taken for the start are released
+            callback(c)
         self.event(c, "die", exitCode=str(exit_code))
         self._resolve_next_exit(c)
         if c.host_config.get("AutoRemove"):
-            await self.remove(c.id, force=True)
+            await self._remove_unlocked(c, force=True)
 
     # -- the exit ----------------------------------------------------------------
 
@@ -326,7 +341,7 @@ class ContainerService:
             delay = next_delay(self._delays.get(c.id, 0.0), ran_for)
             self._delays[c.id] = delay
             self._restarts[c.id] = asyncio.create_task(self._restart_later(c, delay))
-        elif c.host_config.get("AutoRemove"):
+        elif c.host_config.get("AutoRemove") and c.id not in self._restarting:
             await self.remove(c.id, force=True)
 
     async def _restart_later(self, c: Container, delay: float) -> None:
@@ -423,9 +438,14 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None = None, signal_name=None) -> None:
         c = self.get(ref)
-        if c.state.running:
-            await self.stop(c.id, timeout, signal_name)
-        await self.start(c.id)
+        # a --rm container survives its own restart, as in docker
+        self._restarting.add(c.id)
+        try:
+            if c.state.running:
+                await self.stop(c.id, timeout, signal_name)
+            await self.start(c.id)
+        finally:
+            self._restarting.discard(c.id)
         self.event(c, "restart")
 
     # -- wait ------------------------------------------------------------------------
@@ -448,6 +468,11 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        async with self._lock(c.id):
+            await self._remove_unlocked(c, force, volumes)
+        self._locks.pop(c.id, None)
+
+    async def _remove_unlocked(self, c: Container, force: bool = False, volumes: bool = False) -> None:
         if c.state.status == "removing":
             raise errors.Conflict(f"removal of container {c.name} is already in progress")
         if c.state.status == "restarting" and not force:

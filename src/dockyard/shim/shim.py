@@ -305,12 +305,16 @@ class Shim:
         if len(self.partial[fd]) >= 16384:
             self._log(stream, self.partial.pop(fd))
         framed = protocol.frame(stream, data)
-        for writer, want_out, want_err in list(self.attached):
+        for entry in list(self.attached):
+            writer, want_out, want_err = entry
+            if writer.is_closing():
+                self.attached.remove(entry)
+                continue
             if (stream == protocol.STDOUT and want_out) or (stream == protocol.STDERR and want_err):
                 try:
                     writer.write(framed)
                 except (ConnectionError, RuntimeError):
-                    pass
+                    self.attached.remove(entry)
 
     def _log(self, stream: int, data: bytes) -> None:
         if self.log is not None:
@@ -357,7 +361,10 @@ class Shim:
             "finished_at": now_rfc3339(),
             "error": error or self.start_error,
         }
-        _write_atomic(os.path.join(self.config.bundle, "exit.json"), json.dumps(self.exit_result).encode())
+        try:
+            _write_atomic(os.path.join(self.config.bundle, "exit.json"), json.dumps(self.exit_result).encode())
+        except OSError:
+            pass  # the container was removed meanwhile: waiters still get the answer
         for writer, _, _ in self.attached:
             try:
                 writer.close()
@@ -452,7 +459,7 @@ class Shim:
                 session = self.exec_ids.get(req["exec"])
                 if session is not None and session.pid:
                     os.kill(session.pid, int(req.get("signal", signal.SIGKILL)))
-            elif self.exit_result is None:
+            elif self.child_status is None:  # once reaped, the pid may belong to someone else
                 os.kill(self.pid, int(req.get("signal", signal.SIGKILL)))
             self._reply(writer, {"ok": True})
         except ProcessLookupError:
@@ -532,6 +539,10 @@ class Shim:
                 pass
         except ConnectionError:
             pass
+        # the daemon closed this attach: stop writing to it
+        if entry in self.attached:
+            self.attached.remove(entry)
+            entry[0].close()
 
 
 def run(config: ShimConfig, hello: socket.socket) -> None:
