@@ -56,6 +56,9 @@ class ContainerImages:
     def remove_rootfs(self, key: str) -> None:
         self.store.remove_rootfs(key)
 
+    def rootfs_usage(self, key: str) -> int:
+        return self.store.snapshotter.usage(key)
+
     def read_image_file(self, image_id: str, path: str) -> bytes | None:
         try:
             return self.store.read_file_in_image(image_id, path)

@@ -294,3 +294,20 @@ def test_json_file_log_format(daemon, dy):
         assert all(e["time"].endswith("Z") and "T" in e["time"] for e in entries)
     finally:
         dy("rm", "-f", cid)
+
+
+def test_container_prune_filters(daemon):
+    daemon.docker("run", "--name", "t-prune-keep", "--label", "keep=yes", "busybox", "true")
+    daemon.docker("run", "--name", "t-prune-go", "busybox", "true")
+    try:
+        r = daemon.docker("container", "prune", "-f", "--filter", "until=1h")
+        assert r.returncode == 0, r.stderr
+        assert daemon.docker("inspect", "t-prune-go").returncode == 0  # younger than an hour: kept
+        r = daemon.docker("container", "prune", "-f", "--filter", "label!=keep=yes")
+        assert r.returncode == 0, r.stderr
+        assert daemon.docker("inspect", "t-prune-go").returncode != 0
+        assert daemon.docker("inspect", "t-prune-keep").returncode == 0
+        r = daemon.docker("container", "prune", "-f", "--filter", "bogus=1")
+        assert r.returncode != 0
+    finally:
+        daemon.docker("rm", "-f", "t-prune-keep", "t-prune-go")

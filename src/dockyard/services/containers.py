@@ -524,6 +524,12 @@ class ContainerService:
                 continue
             if not _labels_match(c.config.get("Labels") or {}, labels or []):
                 continue
+            if until is not None and parse_rfc3339(c.created) >= until:
+                continue
+            try:
+                reclaimed += self.images.rootfs_usage(c.id)
+            except Exception:  # noqa: BLE001 - a size we cannot read is simply not counted
+                pass
             await self.remove(c.id)
             deleted.append(c.id)
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}

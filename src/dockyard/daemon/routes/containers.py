@@ -89,7 +89,14 @@ def register(router: Router, containers: ContainerService, resources: ContainerR
 
     async def prune(req: Request):
         filters = parse_filters(req.q("filters"))
-        return json_response(await containers.prune(labels=filters.get("label")))
+        for key in filters:
+            if key not in ("until", "label", "label!"):
+                raise errors.InvalidArgument(f"invalid filter '{key}'")
+        until = None
+        if filters.get("until"):
+            until = min(_point_in_time(v) for v in filters["until"])
+        labels = filters.get("label", []) + [v.replace("=", "!=", 1) if "=" in v else v + "!=" for v in filters.get("label!", [])]
+        return json_response(await containers.prune(until=until, labels=labels))
 
     async def logs(req: Request):
         c = containers.get(req.params["id"])
@@ -175,6 +182,25 @@ def register(router: Router, containers: ContainerService, resources: ContainerR
     router.add("POST", "/containers/{id}/attach", attach)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("DELETE", "/containers/{id}", remove)
+
+
+def _point_in_time(value: str) -> float:
+    """docker's `until`: a unix time, an RFC 3339 date, or a duration ago (10m, 24h)."""
+    import re
+    import time
+
+    from ...units import parse_rfc3339
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if m:
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return time.time() - float(m.group(1)) * scale
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        return parse_rfc3339(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid filter 'until={value}'") from None
 
 
 def _int(value: str, name: str) -> int:
