@@ -179,6 +179,24 @@ def api(daemon):
 
 
 @pytest.fixture
+def own_daemon(daemon, tmp_path):
+    """A second daemon with its own data root and busybox, for tests that kill daemons."""
+    d = Daemon(root=str(tmp_path), socket=str(tmp_path / "d.sock"), data_root=str(tmp_path / "data"))
+    d.start()
+    try:
+        env = dict(os.environ, DOCKYARD_HOST=d.host, DOCKYARD=_bin("dockyard"))
+        subprocess.run([os.path.join(REPO, "contrib", "mkimage.sh"), "busybox"], env=env, check=True, capture_output=True)
+        yield d
+    finally:
+        if d.proc is None or d.proc.poll() is not None:
+            d.start()
+        for cid in d.cli("ps", "-aq").stdout.split():
+            d.cli("rm", "-f", cid.decode())
+        d.stop()
+        d.cleanup()
+
+
+@pytest.fixture
 def dy(daemon):
     """Run our CLI against the test daemon: dy("run", "--rm", "busybox", "true")."""
     return daemon.cli

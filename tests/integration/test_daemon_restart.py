@@ -6,32 +6,6 @@ import os
 import signal
 import time
 
-import pytest
-
-from conftest import Daemon, REPO, _bin
-
-
-@pytest.fixture
-def own_daemon(daemon, tmp_path):
-    """A second daemon with its own data root, sharing nothing with the session one."""
-    d = Daemon(root=str(tmp_path), socket=str(tmp_path / "d.sock"), data_root=str(tmp_path / "data"))
-    d.start()
-    try:
-        # copy the busybox image in through export of the session daemon's image
-        # would need save/load; mkimage is quick enough
-        import subprocess
-
-        env = dict(os.environ, DOCKYARD_HOST=d.host, DOCKYARD=_bin("dockyard"))
-        subprocess.run([os.path.join(REPO, "contrib", "mkimage.sh"), "busybox"], env=env, check=True, capture_output=True)
-        yield d
-    finally:
-        if d.proc is None or d.proc.poll() is not None:
-            d.start()
-        for cid in d.cli("ps", "-aq").stdout.split():
-            d.cli("rm", "-f", cid.decode())
-        d.stop()
-        d.cleanup()
-
 
 def test_container_survives_daemon_kill(own_daemon):
     d = own_daemon

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 
 
-from conftest import REPO, Daemon, _bin
 
 
 def out(r) -> str:
@@ -59,29 +57,18 @@ def test_always_restarts_after_a_crash(daemon):
         daemon.docker("rm", "-f", "t-phoenix")
 
 
-def test_restart_policy_across_a_daemon_kill(daemon, tmp_path):
-    d = Daemon(root=str(tmp_path), socket=str(tmp_path / "d.sock"), data_root=str(tmp_path / "data"))
+def test_restart_policy_across_a_daemon_kill(own_daemon):
+    d = own_daemon
+    d.cli("run", "-d", "--name", "kept", "--restart", "always", "busybox", "sleep", "300", check=True)
+    d.cli("run", "-d", "--name", "stopped-by-user", "--restart", "unless-stopped", "busybox", "sleep", "300", check=True)
+    d.cli("stop", "-t", "0", "stopped-by-user", check=True)
+    pid = int(out(d.cli("inspect", "-f", "{{.State.Pid}}", "kept")))
+    d.stop(signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)  # the process dies while no daemon is there
+    time.sleep(0.5)
     d.start()
-    try:
-        env = dict(os.environ, DOCKYARD_HOST=d.host, DOCKYARD=_bin("dockyard"))
-        subprocess.run([os.path.join(REPO, "contrib", "mkimage.sh"), "busybox"], env=env, check=True, capture_output=True)
-        d.cli("run", "-d", "--name", "kept", "--restart", "always", "busybox", "sleep", "300", check=True)
-        d.cli("run", "-d", "--name", "stopped-by-user", "--restart", "unless-stopped", "busybox", "sleep", "300", check=True)
-        d.cli("stop", "-t", "0", "stopped-by-user", check=True)
-        pid = int(out(d.cli("inspect", "-f", "{{.State.Pid}}", "kept")))
-        d.stop(signal.SIGKILL)
-        os.kill(pid, signal.SIGKILL)  # the process dies while no daemon is there
-        time.sleep(0.5)
-        d.start()
-        assert wait_for(lambda: out(d.cli("inspect", "-f", "{{.State.Status}}", "kept")) == "running")
-        assert out(d.cli("inspect", "-f", "{{.State.Status}}", "stopped-by-user")) == "exited"
-    finally:
-        if d.proc is None or d.proc.poll() is not None:
-            d.start()
-        for cid in d.cli("ps", "-aq").stdout.split():
-            d.cli("rm", "-f", cid.decode())
-        d.stop()
-        d.cleanup()
+    assert wait_for(lambda: out(d.cli("inspect", "-f", "{{.State.Status}}", "kept")) == "running")
+    assert out(d.cli("inspect", "-f", "{{.State.Status}}", "stopped-by-user")) == "exited"
 
 
 def test_health_check_starting_healthy_unhealthy(daemon):

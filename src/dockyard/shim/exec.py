@@ -26,7 +26,7 @@ import termios
 
 from ..runtime import linux
 from . import protocol
-from .fdio import open_fds, read_to_eof, readable, write_fd
+from .fdio import copy_to_fd, open_fds, read_to_eof, readable
 
 
 def close_other_fds(keep: set[int]) -> None:
@@ -164,15 +164,7 @@ class ExecSession:
             pass
 
     async def _pump_stdin(self, reader: asyncio.StreamReader) -> None:
-        target = self.master if self.terminal else self.stdin_w
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await write_fd(target, data)
-        except (ConnectionError, OSError):
-            pass
+        await copy_to_fd(reader, self.master if self.terminal else self.stdin_w)
         if not self.terminal and self.stdin_w >= 0:
             os.close(self.stdin_w)
             self.stdin_w = -1

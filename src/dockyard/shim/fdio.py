@@ -42,6 +42,18 @@ async def read_to_eof(fd: int) -> bytes:
         chunks.append(b)
 
 
+async def copy_to_fd(reader: asyncio.StreamReader, fd: int) -> None:
+    """Copy a client's bytes (stdin) to a descriptor until the client stops sending."""
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            await write_fd(fd, data)
+    except (ConnectionError, OSError):
+        pass
+
+
 async def readable(fd: int) -> None:
     loop = asyncio.get_running_loop()
     fut = loop.create_future()

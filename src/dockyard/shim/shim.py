@@ -41,7 +41,7 @@ from ..runtime import cgroups, linux, syscalls
 from . import protocol
 from .address import short_path
 from .exec import ExecSession
-from .fdio import open_fds, read_to_eof, write_fd
+from .fdio import copy_to_fd, open_fds, read_to_eof, write_fd
 from .logfile import JsonFileLog
 from ..units import now_rfc3339
 
@@ -518,15 +518,7 @@ class Shim:
         return True
 
     async def _pump_stdin(self, reader: asyncio.StreamReader, entry) -> None:
-        target = self.master if self.config.terminal else self.stdin_w
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await write_fd(target, data)
-        except (ConnectionError, OSError):
-            pass
+        await copy_to_fd(reader, self.master if self.config.terminal else self.stdin_w)
         if not self.config.terminal and self.config.stdin_once and self.stdin_w >= 0:
             os.close(self.stdin_w)
             self.stdin_w = -1
