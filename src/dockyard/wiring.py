@@ -59,6 +59,12 @@ class ContainerImages:
     def rootfs_usage(self, key: str) -> int:
         return self.store.snapshotter.usage(key)
 
+    def image_size(self, image_id: str) -> int:
+        try:
+            return self.store.get(image_id).size
+        except Exception:  # noqa: BLE001 - an image deleted since counts as nothing
+            return 0
+
     def read_image_file(self, image_id: str, path: str) -> bytes | None:
         try:
             return self.store.read_file_in_image(image_id, path)

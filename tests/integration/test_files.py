@@ -85,3 +85,12 @@ def test_system_df(daemon, box):
     assert r.returncode == 0, r.stderr
     rows = {line.split()[0]: line for line in out(r).splitlines()[1:]}
     assert set(rows) >= {"Images", "Containers", "Local", "Build"}
+
+
+def test_ps_size_counts_the_writable_layer(daemon):
+    daemon.docker("run", "--name", "t-size", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /f")
+    try:
+        size = out(daemon.docker("ps", "-as", "--filter", "name=t-size", "--format", "{{.Size}}"))
+        assert size.startswith("100kB (virtual "), size
+    finally:
+        daemon.docker("rm", "t-size")
