@@ -113,3 +113,14 @@ def test_json_file_log_rotation(daemon):
         daemon.docker("rm", "-f", cid)
     r = daemon.docker("run", "--rm", "--log-opt", "bogus=1", "busybox", "true")
     assert r.returncode == 125 and b"unknown log opt 'bogus'" in r.stderr
+
+
+def test_health_checks_continue_after_a_daemon_restart(own_daemon):
+    d = own_daemon
+    d.cli("run", "-d", "--name", "probed", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+          "--health-retries", "1", "busybox", "sh", "-c", "touch /tmp/ok; sleep 300", check=True)
+    assert wait_for(lambda: out(d.cli("inspect", "-f", "{{.State.Health.Status}}", "probed")) == "healthy")
+    d.stop(signal.SIGKILL)
+    d.start()
+    d.cli("exec", "probed", "rm", "/tmp/ok", check=True)
+    assert wait_for(lambda: out(d.cli("inspect", "-f", "{{.State.Health.Status}}", "probed")) == "unhealthy")

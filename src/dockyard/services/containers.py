@@ -86,6 +86,7 @@ class ContainerService:
         # Other services follow container lives: health checks start and stop here.
         self.on_start: list = []  # callables(Container)
         self.on_exit: list = []  # callables(Container)
+        self.on_resume: list = []  # callables(Container): still running after a daemon restart
         # Set by the wiring: a container's mounts (services/container_mounts.py).
         self.mounts = None
         db.ensure_schema(SCHEMA)
@@ -580,6 +581,8 @@ class ContainerService:
                 if shim_alive(paths.shim_pid) and os.path.exists(paths.shim_socket):
                     self._w(c.id).exited = asyncio.Event()
                     self._monitors[c.id] = asyncio.create_task(self._monitor(c, ShimClient(paths.shim_socket)))
+                    for callback in self.on_resume:
+                        callback(c)
                 else:
                     await self._handle_exit(c, self._read_exit_file(c))
             elif c.state.status == "exited" and RestartPolicy.from_api(

@@ -51,6 +51,7 @@ class HealthMonitor:
         self.execs = execs
         self._tasks: dict[str, asyncio.Task] = {}
         containers.on_start.append(self.started)
+        containers.on_resume.append(self.resumed)
         containers.on_exit.append(self.stopped)
 
     def started(self, c: Container) -> None:
@@ -60,6 +61,15 @@ class HealthMonitor:
             return
         c.state.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
         self.containers.save(c)
+        self._tasks[c.id] = asyncio.create_task(self._run(c, cmd))
+
+    def resumed(self, c: Container) -> None:
+        """After a daemon restart: keep probing a running container, keeping its state."""
+        cmd = probe_command((c.config.get("Healthcheck") or {}).get("Test"))
+        if cmd is None or c.id in self._tasks:
+            return
+        if c.state.health is None:
+            c.state.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
         self._tasks[c.id] = asyncio.create_task(self._run(c, cmd))
 
     def stopped(self, c: Container) -> None:
