@@ -95,15 +95,6 @@ class Request:
         except ValueError:
             raise errors.InvalidArgument(f"invalid value for {name}: {v!r}") from None
 
-    def q_json(self, name: str) -> Any:
-        v = self.q(name)
-        if not v:
-            return None
-        try:
-            return json.loads(v)
-        except json.JSONDecodeError as e:
-            raise errors.InvalidArgument(f"invalid JSON in {name}: {e}") from None
-
     def version_at_least(self, v: str) -> bool:
         return _version_tuple(self.api_version) >= _version_tuple(v)
 

@@ -100,10 +100,6 @@ def command_line(cfg: dict) -> list[str]:
     return argv
 
 
-def parse_memory(value) -> int:
-    return int(value or 0)
-
-
 def validate_host_config(hc: dict) -> dict:
     hc = dict(hc or {})
     memory = int(hc.get("Memory") or 0)

@@ -143,11 +143,6 @@ class ImageService:
         image_id = self.store.import_layer(stream, ref, list(changes), message, architecture=arch, os_name=os_name)
         yield {"status": image_id}
 
-    # Used by container create and the runtime
-    def image_config_for_container(self, name: str) -> dict:
-        rec = self.store.get(name)
-        return {"Id": rec.id, "Config": self.store.config(rec.id).config.to_api()}
-
 
 def progress_line(message: Mapping) -> bytes:
     """One JSON message of a progress stream, as docker frames it."""
