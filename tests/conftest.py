@@ -9,7 +9,6 @@ under it unmounted, even when tests fail.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ import time
 from dataclasses import dataclass
 
 import pytest
+
+from unixhttp import UnixHTTPConnection
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
@@ -143,19 +144,6 @@ def daemon():
             d.stop()
             d.cleanup()
             shutil.rmtree(root, ignore_errors=True)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over the daemon's unix socket, for tests that speak the API directly."""
-
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(30)
-        self.sock.connect(self.path)
 
 
 @pytest.fixture

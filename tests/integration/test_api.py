@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.parse
 
-from conftest import UnixHTTPConnection
+from unixhttp import UnixHTTPConnection
 
 
 

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import UnixHTTPConnection
+from unixhttp import UnixHTTPConnection
 
 
 @pytest.fixture
