@@ -175,3 +175,14 @@ def _matches(c: Container, filters: dict, image_ids_for) -> bool:
             if c.image_id not in ids and c.image not in values:
                 return False
     return True
+
+
+def labels_match(labels: dict, filters: list[str]) -> bool:
+    """label filters as prune takes them: "k", "k=v", and the negations "k!=", "k!=v"."""
+    for f in filters:
+        neg = "!=" in f
+        k, _, v = f.replace("!=", "=").partition("=")
+        has = k in labels and (not v or labels[k] == v)
+        if has == neg:
+            return False
+    return True

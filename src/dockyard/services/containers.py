@@ -33,7 +33,9 @@ from ..shim.client import ShimClient, shim_alive, spawn_shim
 from ..shim.forkserver import ForkServer
 from ..units import now_rfc3339, parse_rfc3339
 from . import container_config as cc
+from .container_views import labels_match
 from .container_state import COLUMNS_ADDED, SCHEMA, ZERO_TIME, Container, ContainerState
+from .attaches import PendingAttaches
 from .container_bundle import prepare_bundle
 from .restart_policy import RestartPolicy, next_delay
 from .events import EventBus
@@ -63,7 +65,6 @@ class ImageProvider(Protocol):
 class _Waiters:
     next_exit: list = field(default_factory=list)
     removed: list = field(default_factory=list)
-    attach: list = field(default_factory=list)  # (future, stdin, stdout, stderr)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -78,6 +79,7 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._waiters: dict[str, _Waiters] = {}
         self._monitors: dict[str, asyncio.Task] = {}
+        self.attaches = PendingAttaches()
         self._restarts: dict[str, asyncio.Task] = {}  # pending restarts by policy
         self._delays: dict[str, float] = {}  # back-off per container
         self._stopping: set[str] = set()  # stopped or killed by a user
@@ -248,7 +250,7 @@ class ContainerService:
                                      extra_binds, os.path.join(self.root.root, "runtime"))
         shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
         shim = ShimClient(paths.shim_socket)
-        await self._connect_pending_attaches(c, shim)
+        await self.attaches.connect(c.id, shim)
         w = self._w(c.id)
         w.exited = asyncio.Event()
         reply = await shim.request("start")
@@ -271,10 +273,7 @@ class ContainerService:
             callback(c)
 
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
-        for fut, *_ in self._w(c.id).attach:
-            if not fut.done():
-                fut.set_exception(errors.Conflict("container failed to start"))
-        self._w(c.id).attach.clear()
+        self.attaches.fail(c.id, errors.Conflict("container failed to start"))
         exit_code = code
         c.state.error = message
         c.state.exit_code = exit_code
@@ -505,6 +504,7 @@ class ContainerService:
             self.mounts.remove_anonymous(c)
         await asyncio.get_running_loop().run_in_executor(None, self._discard_files, c.id)
         self.event(c, "destroy")
+        self.attaches.drop(c.id)
         w = self._waiters.pop(c.id, None)
         if w:
             for fut in w.removed + w.next_exit:
@@ -523,7 +523,7 @@ class ContainerService:
         for c in list(self._containers.values()):
             if c.state.running or c.state.status == "removing":
                 continue
-            if not _labels_match(c.config.get("Labels") or {}, labels or []):
+            if not labels_match(c.config.get("Labels") or {}, labels or []):
                 continue
             if until is not None and parse_rfc3339(c.created) >= until:
                 continue
@@ -542,23 +542,10 @@ class ContainerService:
         a running container, else when it next starts (clients attach first)."""
         if c.state.running:
             return asyncio.ensure_future(self.shim(c).attach(stdin, stdout, stderr))
-        fut = asyncio.get_running_loop().create_future()
-        self._w(c.id).attach.append((fut, stdin, stdout, stderr))
-        return fut
+        return self.attaches.add(c.id, stdin, stdout, stderr)
 
     def is_running(self, c: Container) -> bool:
         return c.id in self._containers and c.state.running
-
-    async def _connect_pending_attaches(self, c: Container, shim: ShimClient) -> None:
-        w = self._w(c.id)
-        pending, w.attach = w.attach, []
-        for fut, stdin, stdout, stderr in pending:
-            if fut.done():
-                continue
-            try:
-                fut.set_result(await shim.attach(stdin, stdout, stderr))
-            except errors.DockyardError as e:
-                fut.set_exception(e)
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
@@ -605,13 +592,3 @@ class _StartFailed(Exception):
     def __init__(self, error: errors.DockyardError, code: int):
         self.error = error
         self.code = code
-
-
-def _labels_match(labels: dict, filters: list[str]) -> bool:
-    for f in filters:
-        neg = "!=" in f
-        k, _, v = f.replace("!=", "=").partition("=")
-        has = k in labels and (not v or labels[k] == v)
-        if has == neg:
-            return False
-    return True
