@@ -11,6 +11,8 @@ export DOCKYARD_HOST ?= unix://$(SOCK)
 
 .PHONY: install deps demo test test-unit daemon stop-daemon bench clean
 
+# Compiled here: the CLI starts a fresh interpreter per command, and with
+# PYTHONDONTWRITEBYTECODE set (as in this environment) it would recompile each time.
 install: deps $(BIN)/dockyard
 	@$(BIN)/python -m compileall -q src
 	ln -sf $(CURDIR)/$(BIN)/dockyard /usr/local/bin/dockyard
@@ -28,9 +30,6 @@ $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	@# compiled once here: the CLI starts a fresh interpreter per command, and
-	@# environments with PYTHONDONTWRITEBYTECODE would otherwise recompile each time
-	$(BIN)/python -m compileall -q src
 	touch $@
 
 # Start the daemon in the background unless one already answers on $(SOCK).

@@ -18,6 +18,7 @@ import os
 from typing import AsyncIterator, Callable
 
 from ..shim import protocol
+from ..shim.client import copy_input, read_frame
 from ..shim.logfile import log_files
 from ..units import parse_rfc3339
 
@@ -171,13 +172,8 @@ async def pump_attach(
     detached = asyncio.Event()
 
     async def output() -> None:
-        while True:
-            try:
-                header = await shim_reader.readexactly(protocol.HEADER.size)
-                stream, size = protocol.HEADER.unpack(header)
-                data = await shim_reader.readexactly(size)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
+        while (frame := await read_frame(shim_reader)) is not None:
+            _stream, header, data = frame
             client_writer.write(data if tty else header + data)
             try:
                 await client_writer.drain()
@@ -185,26 +181,8 @@ async def pump_attach(
                 return
 
     async def input_() -> None:
-        held = b""  # a possible start of the detach sequence, not yet forwarded
-        try:
-            while True:
-                data = await client_reader.read(65536)
-                if not data:
-                    break
-                if detach_keys and tty:
-                    data = held + data
-                    if detach_keys in data:
-                        shim_writer.write(data[: data.index(detach_keys)])
-                        detached.set()
-                        return
-                    keep = next((n for n in range(len(detach_keys) - 1, 0, -1) if data.endswith(detach_keys[:n])), 0)
-                    data, held = (data[:-keep], data[-keep:]) if keep else (data, b"")
-                shim_writer.write(data)
-                await shim_writer.drain()
-            if shim_writer.can_write_eof():
-                shim_writer.write_eof()
-        except (ConnectionError, OSError):
-            pass
+        if await copy_input(client_reader, shim_writer, detach_keys if tty else b""):
+            detached.set()
 
     in_task = asyncio.create_task(input_()) if stdin else None
     try:

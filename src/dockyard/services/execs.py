@@ -18,6 +18,7 @@ from .. import errors
 from ..runtime import capabilities
 from ..runtime.users import resolve as resolve_user
 from ..shim import protocol
+from ..shim.client import copy_input, read_frame
 from .containers import ContainerService
 from .container_state import Container
 
@@ -157,15 +158,10 @@ class ExecService:
         self.containers.event(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=e.id)
         in_task = None
         if stdin:
-            in_task = asyncio.create_task(_pump_in(client_reader, shim_writer))
+            in_task = asyncio.create_task(copy_input(client_reader, shim_writer))
         try:
-            while True:
-                try:
-                    header = await shim_reader.readexactly(protocol.HEADER.size)
-                    stream, size = protocol.HEADER.unpack(header)
-                    data = await shim_reader.readexactly(size)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    break
+            while (frame := await read_frame(shim_reader)) is not None:
+                stream, header, data = frame
                 if stream == protocol.EXIT:
                     e.exit_code = int(json.loads(data)["exit_code"])
                     break
@@ -205,14 +201,13 @@ class ExecService:
         code = -1
 
         async def collect() -> int:
-            while True:
-                header = await reader.readexactly(protocol.HEADER.size)
-                stream, size = protocol.HEADER.unpack(header)
-                data = await reader.readexactly(size)
+            while (frame := await read_frame(reader)) is not None:
+                stream, _header, data = frame
                 if stream == protocol.EXIT:
                     return int(json.loads(data)["exit_code"])
                 if len(output) < 4096:  # docker keeps at most 4 KiB of a probe's output
                     output.extend(data[: 4096 - len(output)])
+            raise ConnectionError("probe stream ended without an exit code")
 
         try:
             code = await asyncio.wait_for(collect(), timeout)
@@ -234,20 +229,6 @@ class ExecService:
         if not e.running:
             raise errors.Conflict(f"Exec {exec_id} is not running")
         await self.containers.shim(c).request("resize", exec=e.id, h=height, w=width)
-
-
-async def _pump_in(reader: asyncio.StreamReader, shim_writer: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            shim_writer.write(data)
-            await shim_writer.drain()
-        if shim_writer.can_write_eof():
-            shim_writer.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

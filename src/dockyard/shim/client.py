@@ -8,6 +8,7 @@ import os
 import socket
 
 from ..errors import InvalidArgument, SystemError, Unavailable
+from . import protocol
 from .address import short_path
 from .forkserver import ForkServer
 
@@ -65,6 +66,45 @@ class ShimClient:
             writer.close()
             raise InvalidArgument(reply.get("message", "exec failed"))
         return reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes] | None:
+    """The next (stream, header, data) frame of an attach or exec stream; None at its end."""
+    try:
+        header = await reader.readexactly(protocol.HEADER.size)
+        stream, size = protocol.HEADER.unpack(header)
+        return stream, header, await reader.readexactly(size)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+
+
+async def copy_input(client: asyncio.StreamReader, shim_writer: asyncio.StreamWriter, detach_keys: bytes = b"") -> bool:
+    """Copy a client's stdin to a shim stream, half-closing it at the client's EOF.
+
+    With `detach_keys`, stop before the sequence and return True (the client
+    detached); the bytes of a possible start of the sequence are held back
+    until the next read tells.
+    """
+    held = b""
+    try:
+        while True:
+            data = await client.read(65536)
+            if not data:
+                break
+            if detach_keys:
+                data = held + data
+                if detach_keys in data:
+                    shim_writer.write(data[: data.index(detach_keys)])
+                    return True
+                keep = next((n for n in range(len(detach_keys) - 1, 0, -1) if data.endswith(detach_keys[:n])), 0)
+                data, held = (data[:-keep], data[-keep:]) if keep else (data, b"")
+            shim_writer.write(data)
+            await shim_writer.drain()
+        if shim_writer.can_write_eof():
+            shim_writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+    return False
 
 
 async def spawn_shim(forkserver: ForkServer, lock: asyncio.Lock, config: dict) -> int:
