@@ -5,8 +5,14 @@
 #   contrib/mkimage.sh debian  [TAG]   debian:bookworm from debootstrap --variant=minbase
 #                                      (minutes the first time; the rootfs tarball is cached
 #                                      in ${DOCKYARD_CACHE:-/var/cache/dockyard})
+#   contrib/mkimage.sh python|node-slim|node|bases
+#                                      the language base images built FROM debian:bookworm
+#                                      with Dockerfiles: see examples/base-images/build.sh
 #
 # Uses `dockyard` from PATH or the repository's .venv, and DOCKYARD_HOST if set.
+# `docker import` takes the same arguments, so the same images can be loaded into a
+# Docker daemon for comparisons:  DOCKYARD=docker DOCKER_HOST=unix:///var/run/docker.sock
+# contrib/mkimage.sh busybox
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,8 +22,12 @@ if [[ -z $DOCKYARD ]]; then
 fi
 cache=${DOCKYARD_CACHE:-/var/cache/dockyard}
 
-usage() { echo "usage: $0 busybox|debian [TAG]" >&2; exit 2; }
+usage() { echo "usage: $0 busybox|debian [TAG]   or   $0 python|node-slim|node|bases" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
+case $1 in
+  python|node-slim|node) DOCKYARD=$DOCKYARD exec "$here/examples/base-images/build.sh" "$1";;
+  bases) DOCKYARD=$DOCKYARD exec "$here/examples/base-images/build.sh";;
+esac
 
 work=$(mktemp -d /tmp/dockyard-mkimage.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -64,6 +74,28 @@ GR
   "$DOCKYARD" import --change 'CMD ["sh"]' -m "busybox-static $("$bb" | head -1 | awk '{print $2}')" "$work/rootfs.tar" "$tag"
 }
 
+# The files docker's own debian images carry for life in a container (moby's
+# contrib/mkimage/debootstrap): apt removes the .debs and its 80 MB of package
+# caches after each run (without this every `RUN apt-get install` layer keeps
+# /var/cache/apt/*.bin), downloads no translations, and package scripts start no
+# services.  Only new files: an existing cached tarball gets them appended.
+debian_container_tweaks() {
+  local root=$1
+  mkdir -p "$root/etc/apt/apt.conf.d" "$root/etc/dpkg/dpkg.cfg.d" "$root/usr/sbin"
+  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+  printf 'Acquire::Languages "none";\n' >"$root/etc/apt/apt.conf.d/docker-no-languages"
+  printf 'Apt::AutoRemove::SuggestsImportant "false";\n' >"$root/etc/apt/apt.conf.d/docker-autoremove-suggests"
+  printf 'force-unsafe-io\n' >"$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"
+  printf '#!/bin/sh\n# no services are started by package installs inside a container\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  chmod 644 "$root"/etc/apt/apt.conf.d/docker-* "$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"
+}
+
 make_debian() {
   local tag=${1:-debian:bookworm} tarball=$cache/debian-bookworm-minbase.tar
   if [[ ! -s $tarball ]]; then
@@ -76,8 +108,19 @@ make_debian() {
     # What docker's debian image does: no caches, no logs, apt without recommends.
     rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/var/log/*
     printf 'APT::Install-Recommends "false";\n' >"$work/rootfs/etc/apt/apt.conf.d/99-docker-no-recommends"
+    debian_container_tweaks "$work/rootfs"
     mkdir -p "$cache"
     tar --numeric-owner --xattrs -C "$work/rootfs" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+  elif ! tar -tf "$tarball" ./etc/apt/apt.conf.d/docker-clean >/dev/null 2>&1; then
+    # A tarball cached before the tweaks existed: append them once (new files only,
+    # so the tarball holds no duplicate entries).
+    echo "adding the container tweaks to $tarball" >&2
+    mkdir -p "$work/tweaks"
+    debian_container_tweaks "$work/tweaks"
+    cp "$tarball" "$tarball.tmp"
+    (cd "$work/tweaks" && find . -type f -printf '%P\n' | sed 's|^|./|' | sort) >"$work/tweaks.list"
+    tar --numeric-owner --owner=0 --group=0 -C "$work/tweaks" -rf "$tarball.tmp" -T "$work/tweaks.list" --no-recursion
     mv "$tarball.tmp" "$tarball"
   fi
   "$DOCKYARD" import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
