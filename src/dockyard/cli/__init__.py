@@ -15,8 +15,10 @@
     filesystem.py  cp, diff, export, commit
     archive.py     cp's copy rules over tar streams (local side)
     images.py      images, rmi, tag, history, import
+    build.py       build: flags → the POST /build query, the context as the body
+    build_display.py  the build's message stream shown plain, on a terminal, or quietly
     volumes.py     volume create / ls / inspect / rm
-    prune.py       container / image / volume / system prune
+    prune.py       container / image / volume / builder / system prune
     diskusage.py   system df
     system.py      inspect, info, version, events
     template.py    the Go text/template subset behind --format

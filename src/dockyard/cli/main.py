@@ -28,11 +28,13 @@ _FS = "dockyard.cli.filesystem"
 _VOLUMES = "dockyard.cli.volumes"
 _PRUNE = "dockyard.cli.prune"
 _DF = "dockyard.cli.diskusage"
+_BUILD = "dockyard.cli.build"
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, function, one-line description for --help)
     "attach": (_RUN, "cmd_attach", "Attach local standard input, output, and error streams "
                "to a running container"),
+    "build": (_BUILD, "cmd_build", "Build an image from a Dockerfile"),
     "commit": (_FS, "cmd_commit", "Create a new image from a container's changes"),
     "cp": (_FS, "cmd_cp", "Copy files/folders between a container and the local filesystem"),
     "create": (_RUN, "cmd_create", "Create a new container"),
@@ -72,6 +74,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "builder": ("Manage builds", {
+        "build": (_BUILD, "cmd_builder_build"), "prune": (_PRUNE, "cmd_builder_prune"),
+    }),
     "container": ("Manage containers", {
         "attach": (_RUN, "cmd_attach"), "create": (_RUN, "cmd_create"),
         "commit": (_FS, "cmd_commit"), "cp": (_FS, "cmd_cp"), "diff": (_FS, "cmd_diff"),
@@ -89,6 +94,7 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "stop": (_CONTAINER, "cmd_stop"), "wait": (_CONTAINER, "cmd_wait"),
     }),
     "image": ("Manage images", {
+        "build": (_BUILD, "cmd_image_build"),
         "history": (_IMAGES, "cmd_image_history"), "import": (_IMAGES, "cmd_image_import"),
         "inspect": (_SYSTEM, "cmd_image_inspect"), "ls": (_IMAGES, "cmd_image_ls"),
         "list": (_IMAGES, "cmd_image_ls"), "prune": (_PRUNE, "cmd_image_prune"),

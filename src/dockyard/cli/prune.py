@@ -1,5 +1,5 @@
 """Removing unused objects: ``container prune``, ``image prune``,
-``volume prune`` and ``system prune``.
+``volume prune``, ``builder prune`` and ``system prune``.
 
 Each kind has one runner, ``(session, filters, all) -> (space reclaimed,
 report text)``, which calls ``POST /{kind}/prune`` without asking; the
@@ -145,6 +145,18 @@ def cmd_volume_prune(session: Session, argv: list[str]) -> int:
     if not opts.force and not confirm(session, f"{warning}\nAre you sure you want to continue?"):
         return 0
     return _run_one(session, prune_volumes, filters, False)
+
+
+def cmd_builder_prune(session: Session, argv: list[str]) -> int:
+    flags = _prune_flags("builder prune", "Remove build cache", "until=24h")
+    flags.bool("all", "a", "Remove all unused build cache, not just dangling ones")
+    opts, _ = flags.parse(argv)
+    # docker words this one prompt on a single line
+    warning = ("WARNING! This will remove all build cache." if opts.all else
+               "WARNING! This will remove all dangling build cache.")
+    if not opts.force and not confirm(session, f"{warning} Are you sure you want to continue?"):
+        return 0
+    return _run_one(session, prune_build_cache, parse_filters(opts.filter), opts.all)
 
 
 def system_prune_warning(volumes: bool, all_: bool, filters: Filters) -> str:
