@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .content.store import ContentStore
 from .daemon.http import Router, json_response
 from .daemon.routes import archive as archive_routes
+from .daemon.routes import build as build_routes
 from .daemon.routes import containers as container_routes
 from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
@@ -23,6 +24,7 @@ from .images.removal import ContainerUse
 from .images.store import ImageStore
 from .metadata.db import Database
 from .paths import DataRoot
+from .services.builds import BuildService
 from .services.container_resources import ContainerResources
 from .services.container_files_api import ContainerFiles
 from .services.container_mounts import ContainerMounts, MountPoint
@@ -154,8 +156,12 @@ def build(data_root: str, forkserver) -> Daemon:
     volume_routes.register(router, volumes)
     archive_routes.register(router, ContainerFiles(containers, store), root.tmp)
 
+    builds = BuildService(db, store, containers, root, in_use_by=lambda image_id: containers.using_image(image_id))
+    build_routes.register(router, builds)
+
     async def df(req):
-        return json_response(await asyncio.to_thread(system_df, images, store, containers, volumes, describe_mounts))
+        return json_response(await asyncio.to_thread(system_df, images, store, containers, volumes, describe_mounts,
+                                                     builds.usage))
 
     router.add("GET", "/system/df", df)
     execs = ExecService(containers)

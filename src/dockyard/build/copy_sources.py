@@ -160,6 +160,11 @@ def _relative(pattern: str) -> str:
 
 
 def _resolve(root: str, rel: str, origin: Origin) -> Source:
+    if origin is Origin.CONTEXT:
+        link = leaving_link(root, rel)
+        if link is not None:
+            raise InvalidArgument(f"forbidden path outside the build context: {rel} "
+                                  f"(symlink {link[0]} -> {link[1]})")
     try:
         host = secure_join(root, rel)
         st = os.stat(host)
@@ -169,6 +174,42 @@ def _resolve(root: str, rel: str, origin: Origin) -> Source:
             raise NotFound(f"file not found in build context or excluded by .dockerignore: {missing}") from None
         raise NotFound(missing) from None
     return Source(rel, origin, host, is_dir=stat.S_ISDIR(st.st_mode))
+
+
+def leaving_link(root: str, rel: str) -> tuple[str, str] | None:
+    """The symlink (path, target) on the way to ``rel`` that points out of
+    ``root``, if any.  A build context is the user's directory: a link in it
+    to ``/etc`` or ``../..`` means a file outside, and sending the build
+    elsewhere (docker clamps it into the context) would hide the mistake,
+    so the context refuses it.  Images (``--from``) are full of absolute
+    links meant for their own root and are resolved inside it instead."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    current: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if not current:
+                return posixpath.join(*rel.split("/")), ".."
+            current.pop()
+            continue
+        candidate = os.path.join(root, *current, part)
+        if not os.path.islink(candidate):
+            current.append(part)
+            continue
+        hops += 1
+        if hops > 40:
+            return None  # a loop: stat reports it as missing
+        target = os.readlink(candidate)
+        shown = "/".join(current + [part])
+        if target.startswith("/"):
+            return shown, target
+        resolved = posixpath.normpath(posixpath.join(*current, target) if current else target)
+        if resolved == ".." or resolved.startswith("../"):
+            return shown, target
+        parts = [p for p in resolved.split("/") if p not in ("", ".")] + parts
+        current = []
+    return None
 
 
 def has_wildcards(pattern: str) -> bool:

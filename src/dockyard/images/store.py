@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 from dockyard.content.descriptor import Descriptor
@@ -302,25 +302,48 @@ class ImageStore:
         parent's), with `changes` applied on top, as docker does.
         """
         parsed = parse_reference(ref) if ref else None
-        parent = self.config(parent_id)
-        layers = self.layers(parent_id)
-        blob = self.ingest_layer_blob(layer)
-        new = self.unpack_layer(layers[-1].chain_id if layers else None, blob)
-        created = now_rfc3339_nano()
-        config = ImageConfig(
-            diff_ids=tuple(layer_.diff_id for layer_ in layers) + (new.diff_id,),
-            config=apply_changes(ContainerConfig.from_json(container_config), list(changes)),
-            history=parent.history + (HistoryEntry(created=created, created_by=created_by, author=author, comment=comment),),
-            created=created,
-            author=author,
-            comment=comment,
-            architecture=parent.architecture,
-            os=parent.os,
-        )
-        image_id = self.register(config.to_bytes(), [*layers, new], parent=parent_id)
+        config = apply_changes(ContainerConfig.from_json(container_config), list(changes))
+        entry = HistoryEntry(created=now_rfc3339_nano(), created_by=created_by, author=author, comment=comment)
+        image_id = self.derive(parent_id, layer, config, entry, author=author, comment=comment)
         if parsed is not None:
             self.tag(image_id, str(parsed))
         return image_id
+
+    def derive(
+        self,
+        parent_id: str | None,
+        layer: BinaryIO | None,
+        config: ContainerConfig,
+        entry: HistoryEntry,
+        author: str | None = None,
+        comment: str = "",
+    ) -> str:
+        """A child of `parent_id` (None: from scratch): the parent's layers plus
+        `layer` if given (else the history entry is marked empty_layer), with
+        `config` and `entry` appended to the parent's history.  The parent is
+        recorded, so `history` shows the ids of locally built ancestors.
+
+        `author` None keeps the parent's; the builder's MAINTAINER sets it.
+        """
+        parent = self.config(parent_id) if parent_id else None
+        layers = self.layers(parent_id) if parent_id else []
+        if layer is not None:
+            blob = self.ingest_layer_blob(layer)
+            layers = [*layers, self.unpack_layer(layers[-1].chain_id if layers else None, blob)]
+        else:
+            entry = replace(entry, empty_layer=True)
+        created = entry.created or now_rfc3339_nano()
+        image = ImageConfig(
+            diff_ids=tuple(layer_.diff_id for layer_ in layers),
+            config=config,
+            history=(parent.history if parent else ()) + (replace(entry, created=created),),
+            created=created,
+            author=author if author is not None else (parent.author if parent else ""),
+            comment=comment,
+            architecture=parent.architecture if parent else "amd64",
+            os=parent.os if parent else "linux",
+        )
+        return self.register(image.to_bytes(), layers, parent=parent_id or "")
 
     def ingest_layer_blob(self, stream: BinaryIO) -> Descriptor:
         """Store a layer blob as received when plain or gzip; bzip2/xz are stored decompressed."""

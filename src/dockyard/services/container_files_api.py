@@ -24,6 +24,7 @@ from ..archive.export import export_rootfs
 from ..archive.stat import encode_header, path_stat
 from ..mount import mount_all, unmount
 from ..runtime import cgroups
+from ..snapshots.overlay import diff_dirs
 from .container_state import Container
 from .containers import ContainerService
 
@@ -89,12 +90,7 @@ class ContainerFiles:
 
     def _layers(self, c: Container) -> tuple[str | None, list[str]]:
         """(upper dir or None, lower dirs top-first) of the container's rootfs."""
-        for m in self.store.rootfs_mounts(c.id):
-            if m.type == "overlay":
-                opts = dict(o.split("=", 1) for o in m.options if "=" in o)
-                return opts.get("upperdir"), opts.get("lowerdir", "").split(":")
-            return None, [m.source]
-        return None, []
+        return diff_dirs(self.store.rootfs_mounts(c.id), upper_only_bind=False)
 
     def export(self, ref: str) -> Iterator[bytes]:
         c = self.containers.get(ref)

@@ -44,3 +44,22 @@ class OverlaySnapshotter(LocalSnapshotter):
             return [Mount("bind", dirs[0], ("rbind", "ro"))]
         # Overlay with lowerdirs only is read-only by construction.
         return [Mount("overlay", "overlay", (f"lowerdir={':'.join(dirs)}", "index=off"))]
+
+
+def diff_dirs(mounts: list[Mount], upper_only_bind: bool) -> tuple[str | None, list[str]]:
+    """(upper dir, lower dirs top-first) of an active snapshot's mounts.
+
+    An overlay mount names both; a bind mount is either an overlay
+    snapshot without a parent (``upper_only_bind``: the bind source is the
+    upper dir and there is nothing below) or a copying snapshotter's full
+    tree (no upper dir: changes cannot be told from the tree alone).
+    """
+    for m in mounts:
+        if m.type == "overlay":
+            opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+            lower = opts.get("lowerdir", "")
+            return opts.get("upperdir"), lower.split(":") if lower else []
+        if upper_only_bind:
+            return m.source, []
+        return None, [m.source]
+    return None, []

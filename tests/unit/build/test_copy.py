@@ -120,21 +120,32 @@ def test_a_named_symlink_is_followed_and_keeps_its_name(ctx, root):
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd"])
-def test_symlinks_leading_out_of_the_root_resolve_inside_it(ctx, root, target):
+def test_a_context_symlink_leading_out_of_the_context_is_refused(ctx, target):
+    os.symlink(target, ctx / "link")
+    with pytest.raises(InvalidArgument, match="forbidden path outside the build context: link"):
+        resolve_sources(str(ctx), ["link"])
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd"])
+def test_image_symlinks_leading_out_of_the_root_resolve_inside_it(ctx, root, target):
     os.symlink(target, ctx / "link")
     with pytest.raises(NotFound):
-        resolve_sources(str(ctx), ["link"])  # the host's /etc/passwd is never read
+        resolve_sources(str(ctx), ["link"], origin=Origin.STAGE)  # the host's /etc/passwd is never read
     (ctx / "etc").mkdir()
-    (ctx / "etc/passwd").write_bytes(b"context's own")
-    copy(ctx, root, ["link"], "/got")
-    assert (root / "got").read_bytes() == b"context's own"
+    (ctx / "etc/passwd").write_bytes(b"image's own")
+    [src] = resolve_sources(str(ctx), ["link"], origin=Origin.STAGE)
+    assert open(src.path, "rb").read() == b"image's own"
 
 
-def test_a_symlinked_directory_on_the_way_resolves_inside_the_root(ctx, root):
+def test_a_symlinked_directory_on_the_way_resolves_inside_an_image(ctx):
     os.symlink("/", ctx / "up")
     os.symlink("../..", ctx / "sub/back")
-    assert resolve_sources(str(ctx), ["up/a.txt"])[0].path == str(ctx / "a.txt")
-    assert resolve_sources(str(ctx), ["sub/back/b.txt"])[0].path == str(ctx / "b.txt")
+    assert resolve_sources(str(ctx), ["up/a.txt"], origin=Origin.STAGE)[0].path == str(ctx / "a.txt")
+    assert resolve_sources(str(ctx), ["sub/back/b.txt"], origin=Origin.STAGE)[0].path == str(ctx / "b.txt")
+    with pytest.raises(InvalidArgument, match="symlink up -> /"):
+        resolve_sources(str(ctx), ["up/a.txt"])
+    os.symlink("..", ctx / "sub/inside")
+    assert resolve_sources(str(ctx), ["sub/inside/b.txt"])[0].path == str(ctx / "b.txt")
 
 
 def test_a_dangling_symlink_a_loop_or_a_file_on_the_way_is_not_found(ctx):

@@ -177,17 +177,12 @@ def register(router: Router, *, events: EventBus, counts, data_root: str, daemon
 
         return StreamResponse(stream())
 
-    # There are no user-defined networks and no build cache yet (networking and
-    # the builder are separate work), so pruning them truthfully deletes
-    # nothing; `docker system prune` calls both.
+    # There are no user-defined networks yet (networking is separate work), so
+    # pruning them truthfully deletes nothing; `docker system prune` calls it.
     async def networks_prune(req: Request):
         return json_response({"NetworksDeleted": None})
 
-    async def build_prune(req: Request):
-        return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
-
     router.add("POST", "/networks/prune", networks_prune)
-    router.add("POST", "/build/prune", build_prune)
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
