@@ -399,18 +399,104 @@ def extract_context(stream: BinaryIO, dest_dir: str) -> None:
 
     Plain, gzip, bzip2 and xz tars are accepted.  An empty body is an empty
     context (moby accepts it too; the missing Dockerfile is reported
-    next).  Anything that is not a tar, or a tar that would write outside
-    `dest_dir`, raises InvalidArgument ("invalid build context: …").
+    next).  A tar that stops right after its last member's data, as
+    docker's CLI sends with ``-f`` outside the context, is accepted as
+    Go's tar reader accepts it (see `_CompletedTar`).  Anything
+    that is not a tar, or a tar that would write outside `dest_dir`, raises
+    InvalidArgument ("invalid build context: …").
     """
     from dockyard.archive.copy_in import extract_into
-    from dockyard.snapshots.apply import RawAdapter
+    from dockyard.snapshots.apply import RawAdapter, decompressed
 
     buffered = stream if isinstance(stream, io.BufferedReader) else \
         io.BufferedReader(RawAdapter(stream), _READ_SIZE)
     if not buffered.peek(1):
         return
-
     try:
-        extract_into(dest_dir, "/", cast(BinaryIO, buffered))
+        plain, _ = decompressed(buffered)
+        completed = io.BufferedReader(_CompletedTar(plain), _READ_SIZE)
+        extract_into(dest_dir, "/", cast(BinaryIO, completed))
     except InvalidArgument as exc:
         raise InvalidArgument(f"invalid build context: {exc.message}") from None
+
+
+# Entry types whose size field does not announce data (Go's isHeaderOnlyType).
+_HEADER_ONLY = frozenset((tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE,
+                          tarfile.DIRTYPE, tarfile.FIFOTYPE))
+_ZERO_BLOCK = bytes(tarfile.BLOCKSIZE)
+
+
+class _CompletedTar(io.RawIOBase):
+    """A tar stream whose missing ending is supplied, where Go's reader would not miss it.
+
+    docker's CLI sends a context whose Dockerfile comes from outside it
+    (``-f ../Dockerfile``, ``-f -``) without the last member's padding and
+    without the two zero blocks that end an archive (its tar rewriting stops
+    short).  Go's tar reader takes a stream that ends right after a member's
+    data or at a header boundary as the archive's end; Python's tarfile
+    calls it truncated.  So the stream's structure is followed as it passes
+    (header, data, padding) and, at its end, the padding and end blocks are
+    added only when it stopped at one of those two places.  A stream cut
+    anywhere else (inside a header, the data or the padding) is passed on
+    as it is, for tarfile to refuse.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self._header = bytearray()  # the header block being read
+        self._data_left = 0         # of the current member
+        self._pad_left = 0
+        self._pad_whole = True      # no padding byte of the current member read yet
+        self._settled = False       # an end block seen, or not a tar: nothing to add
+        self._ending: memoryview | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._ending is None:
+            data = self._stream.read(len(buffer))
+            if data:
+                self._follow(memoryview(data))
+                buffer[:len(data)] = data
+                return len(data)
+            self._ending = memoryview(self._missing_ending())
+        n = min(len(buffer), len(self._ending))
+        buffer[:n] = self._ending[:n]
+        self._ending = self._ending[n:]
+        return n
+
+    def _follow(self, view: memoryview) -> None:
+        while view and not self._settled:
+            if self._data_left:
+                n = min(self._data_left, len(view))
+                self._data_left -= n
+            elif self._pad_left:
+                n = min(self._pad_left, len(view))
+                self._pad_left -= n
+                self._pad_whole = False
+            else:
+                n = min(tarfile.BLOCKSIZE - len(self._header), len(view))
+                self._header += view[:n]
+                if len(self._header) == tarfile.BLOCKSIZE:
+                    self._member(bytes(self._header))
+                    self._header.clear()
+            view = view[n:]
+
+    def _member(self, block: bytes) -> None:
+        if block == _ZERO_BLOCK:
+            self._settled = True  # the archive's end is there
+            return
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            self._settled = True  # not ours to mend: tarfile will say what is wrong
+            return
+        size = 0 if info.type in _HEADER_ONLY else info.size
+        self._data_left, self._pad_left = size, -size % tarfile.BLOCKSIZE
+        self._pad_whole = True
+
+    def _missing_ending(self) -> bytes:
+        if self._settled or self._header or self._data_left or not self._pad_whole:
+            return b""
+        return bytes(self._pad_left + 2 * tarfile.BLOCKSIZE)

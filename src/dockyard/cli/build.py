@@ -4,12 +4,13 @@
     PATH | - ──prepare_context()──▶ the body: a tar made while it is sent
     the response ──follow()──▶ a display (plain, tty, quiet) ──▶ the image ID
 
-The request is the docker CLI's, parameter for parameter: ``t`` repeated,
-``dockerfile``, ``buildargs`` and ``labels`` as JSON objects (always sent,
-``{}`` when empty; a ``--build-arg K`` whose K is not in the environment is
-``null``, which lets the Dockerfile's default apply), ``rm=1`` unless
-``--rm=false``, ``networkmode`` (``default``), ``version=1``, and the rest
-only when given.  The body is ``application/x-tar``, sent chunked.
+The request is the docker CLI's (28.x), parameter for parameter, and like
+it sends only what differs from the daemon's defaults: ``t`` repeated,
+``dockerfile``, ``buildargs`` and ``labels`` as JSON objects when not
+empty (a ``--build-arg K`` whose K is not in the environment is ``null``,
+which lets the Dockerfile's default apply), ``rm=0`` only for
+``--rm=false``, ``networkmode`` unless ``default``, always ``version=1``
+(the classic builder).  The body is ``application/x-tar``, sent chunked.
 
 Outcome, as docker's CLI: errors before the build starts are HTTP errors
 ("Error response from daemon: …", exit 1); a build that fails prints the
@@ -145,18 +146,19 @@ def build_params(opts: Options, dockerfile: str = "",
     def as_json(value: dict[str, Any]) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)  # Go's json.Marshal
 
+    args = build_args(opts.build_arg, os.environ if environ is None else environ)
     return {
         "t": list(opts.tag),
         "dockerfile": dockerfile or None,
-        "buildargs": as_json(build_args(opts.build_arg, os.environ if environ is None else environ)),
-        "labels": as_json(labels(opts.label)),
+        "buildargs": as_json(args) if args else None,
+        "labels": as_json(labels(opts.label)) if opts.label else None,
         "target": opts.target or None,
         "nocache": opts.no_cache,
         "pull": opts.pull,
         "q": opts.quiet,
-        "rm": "1" if opts.rm else "0",
+        "rm": None if opts.rm else "0",
         "forcerm": opts.force_rm,
-        "networkmode": opts.network,
+        "networkmode": opts.network if opts.network != "default" else None,
         "platform": opts.platform.lower() or None,
         "memory": opts.memory or None,
         "memswap": opts.memory_swap or None,
@@ -226,7 +228,7 @@ def make_display(session: Session, mode: str) -> Display:
     try:
         width = os.get_terminal_size(out.fileno()).columns
     except (AttributeError, OSError, ValueError):
-        width = 80
+        width = 0  # TtyDisplay's default
     return TtyDisplay(out, width, color=not os.environ.get("NO_COLOR"))
 
 

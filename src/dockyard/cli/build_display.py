@@ -12,8 +12,8 @@ returns the image ID, or raises `BuildFailed` with the message and the
 exit code docker's CLI uses (``errorDetail.code``, 1 when absent).  The
 displays:
 
-* `PlainDisplay`: docker's classic output on a non-terminal, byte for byte
-  (stream text as it arrives; progress bars left out).
+* `PlainDisplay`: docker's classic output on a non-terminal (the stream
+  text as it arrives, byte for byte; progress bars left out).
 * `TtyDisplay`: the same lines made readable: step headers bold, a step's
   own output indented and dimmed, a ``DONE 1.2s`` / ``CACHED`` line closing
   each step, an unfinished line (``\\r`` progress of a download inside
@@ -171,7 +171,7 @@ class TtyDisplay:
     def __init__(self, out: TextIO, width: int = 80, color: bool = True,
                  clock: Callable[[], float] = time.monotonic):
         self._out = out
-        self._width = max(width, 20)
+        self._width = width if width > 0 else 80  # a pty may report 0 columns
         self._style = _Style(color)
         self._clock = clock
         self._partial = ""
@@ -183,12 +183,14 @@ class TtyDisplay:
     # -- Display -------------------------------------------------------------------
 
     def context_sent(self, size: int, done: bool) -> None:
+        if done:  # the final count is a line of its own, never cut
+            self._clear_live()
+            self._emit(sending_line(size))
+            return
         now = self._clock()
-        if done or now - self._last_draw >= self.REDRAW_EVERY:
+        if now - self._last_draw >= self.REDRAW_EVERY:
             self._last_draw = now
             self._draw_live(sending_line(size))
-            if done:
-                self._commit_live()
 
     def stream(self, text: str) -> None:
         *lines, self._partial = (self._partial + text).split("\n")
@@ -266,11 +268,6 @@ class TtyDisplay:
             self._out.write("\r\x1b[2K")
             self._live = False
 
-    def _commit_live(self) -> None:
-        """Keep the live line on screen as a finished line."""
-        if self._live:
-            self._out.write("\n")
-            self._live = False
 
 
 def _visible(line: str) -> str:

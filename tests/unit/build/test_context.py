@@ -309,3 +309,27 @@ def test_hard_links_must_name_an_earlier_entry_inside(sandbox):
     with pytest.raises(InvalidArgument, match="invalid build context: hard link"):
         extract_context(_hostile(("l3", "link", "later"), ("later", "file", b"z")), str(dest))
     assert (outside / "secret").stat().st_nlink == 1
+
+
+@pytest.mark.parametrize("compress", [None, gzip.compress, lzma.compress])
+def test_extract_accepts_a_tar_cut_after_its_last_data(tmp_path, compress):
+    # What docker's CLI sends with -f outside the context: no padding, no end blocks.
+    whole = _tar_bytes({"a": b"x" * 600, ".dockerfile.0123456789abcdef0123": b"FROM scratch\n"})
+    cut = whole[:3 * 512 + 512 + 13]  # header a, 2 blocks of a, header df, 13 bytes of df
+    extract_context(io.BytesIO(compress(cut) if compress else cut), str(tmp_path))
+    assert (tmp_path / ".dockerfile.0123456789abcdef0123").read_bytes() == b"FROM scratch\n"
+    assert (tmp_path / "a").read_bytes() == b"x" * 600
+
+
+@pytest.mark.parametrize("cut", [512 + 100, 512 + 600 + 10, 300])
+def test_extract_still_refuses_a_tar_cut_anywhere_else(tmp_path, cut):
+    # inside the data, inside the padding, inside a header
+    whole = _tar_bytes({"a": b"x" * 600})
+    with pytest.raises(InvalidArgument, match="^invalid build context: "):
+        extract_context(io.BytesIO(whole[:cut]), str(tmp_path))
+
+
+def test_extract_accepts_a_tar_without_end_blocks(tmp_path):
+    whole = _tar_bytes({"e": b"", "d/f": b"abc"})
+    extract_context(io.BytesIO(whole[:3 * 512]), str(tmp_path))
+    assert (tmp_path / "d" / "f").read_bytes() == b"abc"
