@@ -54,6 +54,9 @@ demo: daemon
 	$(BIN)/dockyard run --rm busybox echo "Hello from a dockyard container!"
 	$(BIN)/dockyard run --rm --hostname demo busybox sh -c 'echo "I am $$(hostname), pid $$$$, seeing $$(ls /proc | grep -c "^[0-9]") processes"'
 	@echo
+	@echo "Building the guide's multi-stage Flask app (the base images take a minute the first time)"
+	examples/flask-app/demo.sh
+	@echo
 	@echo "Point the docker CLI at dockyard with:  export DOCKER_HOST=unix://$(SOCK)"
 
 test: install
@@ -64,6 +67,7 @@ test-unit: install
 
 bench: daemon
 	bench/run_latency.sh
+	bench/build_cache.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

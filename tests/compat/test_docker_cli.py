@@ -74,3 +74,46 @@ def test_stdin_and_tty(daemon):
         )
         text = p.stdout.decode()
         assert "/dev/pts/" in text and "in-tty" in text, text
+
+
+def test_classic_build(daemon, tmp_path):
+    """`DOCKER_BUILDKIT=0 docker build` against dockyardd: .dockerignore with
+    an exception, -f outside the context, build args, the cache on a rebuild."""
+    ctx = tmp_path / "ctx"
+    (ctx / "logs").mkdir(parents=True)
+    (ctx / "app.txt").write_text("app\n")
+    (ctx / "logs" / "a.log").write_text("noise\n")
+    (ctx / "logs" / "keep.log").write_text("kept\n")
+    (ctx / ".dockerignore").write_text("logs/*.log\n!logs/keep.log\n")
+    dockerfile = tmp_path / "outside.Dockerfile"
+    dockerfile.write_text("FROM busybox\nARG WHO=nobody\nCOPY . /ctx/\nRUN echo $WHO > /who\nCMD [\"cat\", \"/who\"]\n")
+    env_build = ("build", "-t", "dk-built:1", "--build-arg", "WHO=docker", "-f", str(dockerfile), str(ctx))
+    r = daemon.docker(*env_build)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "Step 4/5 : RUN echo $WHO > /who" in out and "Successfully tagged dk-built:1" in out
+    try:
+        assert daemon.docker("run", "--rm", "dk-built:1").stdout == b"docker\n"
+        listing = daemon.docker("run", "--rm", "dk-built:1", "find", "/ctx/logs").stdout.decode().split()
+        assert sorted(listing) == ["/ctx/logs", "/ctx/logs/keep.log"]
+        # With -f outside the context the CLI appends a random name to .dockerignore,
+        # so `COPY .` misses the cache under dockerd too; rebuild from inside.
+        (ctx / "Dockerfile").write_text(dockerfile.read_text())
+        inside = ("build", "-t", "dk-built:1", "--build-arg", "WHO=docker", str(ctx))
+        assert daemon.docker(*inside).returncode == 0
+        again = daemon.docker(*inside)
+        assert again.returncode == 0 and again.stdout.decode().count("Using cache") == 4, again.stdout
+        quiet = daemon.docker("build", "-q", *inside[1:])
+        image_id = daemon.docker("image", "inspect", "-f", "{{.Id}}", "dk-built:1").stdout.decode().strip()
+        assert quiet.stdout.decode().strip() == image_id
+        history = daemon.docker("history", "dk-built:1").stdout.decode()
+        assert "RUN |1 WHO=docker /bin/sh -c echo $WHO > /who" in history.replace("/bin/sh -c #(nop) ", "") or \
+            "|1 WHO=docker /bin/sh -c echo $WHO" in history
+        failing = tmp_path / "fail.Dockerfile"
+        failing.write_text("FROM busybox\nRUN echo doomed; exit 7\n")
+        bad = daemon.docker("build", "-t", "dk-built:bad", "-f", str(failing), str(ctx))
+        assert bad.returncode != 0
+        assert b"returned a non-zero code: 7" in bad.stderr + bad.stdout
+        assert daemon.docker("image", "inspect", "dk-built:bad").returncode != 0
+    finally:
+        daemon.docker("rmi", "dk-built:1")

@@ -96,3 +96,19 @@ def test_attach_detach_keys_leave_the_container_running(daemon):
         assert daemon.docker("inspect", "-f", "{{.State.Status}}", "py-detach").stdout == b"running\n"
     finally:
         daemon.docker("rm", "-f", "py-detach")
+
+
+def test_images_build(client, tmp_path):
+    """docker-py's images.build: a context directory, build args, the image
+    it returns, the log it yields, and BuildError for a failing step."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG NAME=x\nRUN echo hello $NAME > /hello\nLABEL built=by-py\n")
+    image, logs = client.images.build(path=str(tmp_path), tag="py-built:1", buildargs={"NAME": "py"}, rm=True)
+    try:
+        assert "py-built:1" in image.tags and image.labels == {"built": "by-py"}
+        assert any("Step 3/4" in chunk.get("stream", "") for chunk in logs)
+        assert client.containers.run("py-built:1", "cat /hello", remove=True) == b"hello py\n"
+        (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 5\n")
+        with pytest.raises(docker.errors.BuildError, match="returned a non-zero code: 5"):
+            client.images.build(path=str(tmp_path), tag="py-built:bad")
+    finally:
+        client.images.remove("py-built:1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 import urllib.parse
 
 import pytest
@@ -344,3 +345,39 @@ def test_cache_survives_restart_and_prune_forgets_it(own_daemon):
     assert pruned["CachesDeleted"] and pruned["SpaceReclaimed"] >= 0
     cold = build(d, files, t="dy-test-restart")
     assert cold.cached_steps() == [] and cold.image_id != first.image_id
+
+
+def test_independent_stages_run_concurrently_and_print_in_order(daemon, api):
+    since = time.time()
+    dockerfile = ("FROM busybox AS a\nRUN sleep 1; echo a > /a\n"
+                  "FROM busybox AS b\nRUN sleep 1; echo b > /b\n"
+                  "FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n")
+    b = build(daemon, {"Dockerfile": dockerfile}, nocache=True, t="dy-test-parallel")
+    assert b.error is None, b.text
+    steps = [line for line in b.text.splitlines() if line.startswith("Step ")]
+    assert [s.split()[1] for s in steps] == ["1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"]
+    filters = urllib.parse.quote(json.dumps({"type": ["container"], "event": ["start", "die"]}))
+    status, raw, _ = api("GET", f"/events?since={since}&until={time.time()}&filters={filters}")
+    lines = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+    actions = [json.loads(line)["Action"] for line in lines.splitlines() if line.strip()]
+    # Both stages' RUN containers started before either finished.
+    assert actions == ["start", "start", "die", "die"], actions
+    api("DELETE", "/images/dy-test-parallel")
+
+
+def test_dockerignore_hides_build_files_and_copy_exclude(daemon, dy):
+    files = {"Dockerfile": "FROM busybox\nCOPY --exclude=*.tmp . /ctx/\n", ".dockerignore": "Dockerfile\n.dockerignore\n",
+             "keep.txt": "k", "drop.tmp": "d", "sub/also.tmp": "d", "sub/x": "x"}
+    b = build(daemon, files, t="dy-test-ignore")
+    assert b.error is None, b.text
+    listing = run_out(dy, "dy-test-ignore", "find", "/ctx", "-type", "f").split()
+    assert sorted(listing) == ["/ctx/keep.txt", "/ctx/sub/also.tmp", "/ctx/sub/x"]  # *.tmp: top level only
+    dy("rmi", "dy-test-ignore")
+
+
+def test_quiet_build_shows_output_only_on_failure(daemon):
+    ok = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo visible-output\n"}, q=True)
+    assert "visible-output" not in ok.raw.decode() and ok.image_id
+    assert ok.text.strip() == ok.image_id
+    bad = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo why-it-failed; exit 2\n"}, q=True)
+    assert "why-it-failed" in bad.text and bad.error["code"] == 2

@@ -433,7 +433,7 @@ def _excluder(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
         return None
     from dockyard.build.dockerignore import PatternMatcher
 
-    return PatternMatcher(list(patterns)).matches
+    return PatternMatcher.compile(patterns).matches
 
 
 def _make_dir(root: str, path: str) -> bool:

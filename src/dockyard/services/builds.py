@@ -261,6 +261,7 @@ class BuildService:
                 await asyncio.to_thread(extract_context, spool, context_dir)
             name = q.get("dockerfile") or "Dockerfile"
             data = self._read_dockerfile(context_dir, name)
+            _hide_build_files(context_dir, name)
             tree = parse_dockerfile(data, os.path.basename(name))
             dockerfile = parse_instructions(tree)
             lex = ShellLex(tree.escape_token)
@@ -303,22 +304,19 @@ class BuildService:
         queue: asyncio.Queue[dict | None] = asyncio.Queue()
         task = asyncio.create_task(req.executor.build(queue.put_nowait))
         task.add_done_callback(lambda _: queue.put_nowait(None))
+        held: list[dict] = []  # quiet: the output, shown only if the build fails (as moby does)
         try:
             while (msg := await queue.get()) is not None:
-                if not req.quiet:
+                if req.quiet:
+                    held.append(msg)
+                else:
                     yield msg
             try:
                 image_id = task.result()
-            except BuildError as e:
-                yield {"errorDetail": {"code": e.code, "message": e.message}, "error": e.message}
-                return
-            except errors.DockyardError as e:
-                yield {"errorDetail": {"message": e.message}, "error": e.message}
-                return
             except Exception as e:  # noqa: BLE001 - a bug must still end the stream with an error
-                log.exception("build failed")
-                message = f"internal error: {type(e).__name__}: {e}"
-                yield {"errorDetail": {"message": message}, "error": message}
+                for msg in held:
+                    yield msg
+                yield _error_message(e)
                 return
             unused = req.build_args.unused()
             if unused and not req.quiet:
@@ -409,6 +407,34 @@ class BuildService:
         layers = self.store.layers(image_id)
         parent_layers = len(self.store.layers(parent)) if parent and self.store.exists(parent) else 0
         return sum(layer.size for layer in layers[parent_layers:])
+
+
+def _error_message(e: Exception) -> dict:
+    if isinstance(e, BuildError):
+        return {"errorDetail": {"code": e.code, "message": e.message}, "error": e.message}
+    if isinstance(e, errors.DockyardError):
+        return {"errorDetail": {"message": e.message}, "error": e.message}
+    log.exception("build failed", exc_info=e)
+    message = f"internal error: {type(e).__name__}: {e}"
+    return {"errorDetail": {"message": message}, "error": message}
+
+
+def _hide_build_files(context_dir: str, dockerfile: str) -> None:
+    """moby's removeDockerfile: once read, the Dockerfile and .dockerignore
+    leave the context when .dockerignore itself excludes them, so that
+    ``COPY . .`` does not copy them (the CLI sent them regardless)."""
+    from ..build.dockerignore import PatternMatcher, parse_dockerignore
+
+    path = os.path.join(context_dir, ".dockerignore")
+    if not os.path.isfile(path) or os.path.islink(path):
+        return
+    with open(path, "rb") as f:
+        matcher = PatternMatcher.compile(parse_dockerignore(f.read()))
+    for name in (dockerfile, ".dockerignore"):
+        rel = os.path.normpath(name).lstrip("/")
+        if matcher.matches(rel):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(os.path.join(context_dir, rel))
 
 
 def _true(value: str | None) -> bool:
