@@ -209,6 +209,28 @@ class BuildService:
         self.backend = EngineBackend(store, containers, root)
         self.cache = BuildCache(db, store.exists)
         self.in_use_by = in_use_by or (lambda image_id: [])
+        self._recover()
+
+    def _recover(self) -> None:
+        """Clear what a daemon that died mid-build left: step mounts first
+        (deleting through a live mount would empty a snapshot), then the
+        build workspaces and the steps' writable snapshots."""
+        if not os.path.isdir(self.root.tmp):
+            return
+        for entry in os.listdir(self.root.tmp):
+            if entry.startswith("build-"):
+                path = os.path.join(self.root.tmp, entry)
+                if entry.startswith(("build-mnt-", "build-empty-")):
+                    with contextlib.suppress(errors.DockyardError):
+                        unmount(path, detach=True)
+                    with contextlib.suppress(OSError):
+                        os.rmdir(path)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+        active = self.store.snapshotter.paths.active_dir
+        for key in os.listdir(active) if os.path.isdir(active) else []:
+            if key.startswith("build-"):
+                self.store.remove_rootfs(key)
 
     # -- starting a build ---------------------------------------------------------------
 
