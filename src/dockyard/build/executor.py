@@ -312,6 +312,11 @@ class Executor:
     async def _run_step(self, state: StageState, instr: Run, out: _StageOutput) -> None:
         if not state.image_id:
             raise BuildError(f"Dockerfile:{instr.line}: cannot RUN in a stage FROM scratch that has no files yet")
+        if instr.mounts:
+            raise BuildError(f"Dockerfile:{instr.line}: the --mount option requires BuildKit; "
+                             "dockyard's builder does not support RUN --mount")
+        if instr.security == "insecure":
+            raise BuildError(f"Dockerfile:{instr.line}: RUN --security=insecure is not supported")
         argv = run_argv(state, instr)
         env = run_env(state, self.args)
         created_by = run_created_by(state, argv)
@@ -351,6 +356,10 @@ class Executor:
 
     async def _copy_step(self, state: StageState, instr: Copy | Add, out: _StageOutput) -> None:
         kind = "COPY" if isinstance(instr, Copy) else "ADD"
+        if isinstance(instr, Copy) and instr.parents:
+            raise BuildError(f"Dockerfile:{instr.line}: COPY --parents is not supported")
+        if isinstance(instr, Add) and instr.keep_git_dir:
+            raise BuildError(f"Dockerfile:{instr.line}: ADD of git repositories is not supported")
         from_image = ""
         if isinstance(instr, Copy) and instr.from_:
             from_image = await self._copy_from_image(instr.from_, state)
