@@ -94,6 +94,7 @@ class BuildOptions:
     network_mode: str = ""
     resources: Mapping[str, Any] = field(default_factory=dict)  # HostConfig fields for RUN
     work_dir: str = "/tmp"  # where ADD downloads go
+    dockerfile: str = "Dockerfile"  # the name errors give the file
 
 
 Emit = Callable[[dict], None]
@@ -132,6 +133,7 @@ class Executor:
         self.options = options
         self.context_dir = context_dir
         self.lex = lex
+        self.file = options.dockerfile
         self._results: dict[int, asyncio.Future[str]] = {}
         self._outputs: dict[int, _StageOutput] = {}
 
@@ -269,7 +271,7 @@ class Executor:
         except BuildError:
             raise
         except DockyardError as e:
-            where = f"Dockerfile:{instr.line}: " if instr.line else ""
+            where = f"{self.file}:{instr.line}: " if instr.line else ""
             raise BuildError(where + e.message) from None
 
     def _cached(self, key: str, out: _StageOutput) -> str | None:
@@ -311,12 +313,12 @@ class Executor:
 
     async def _run_step(self, state: StageState, instr: Run, out: _StageOutput) -> None:
         if not state.image_id:
-            raise BuildError(f"Dockerfile:{instr.line}: cannot RUN in a stage FROM scratch that has no files yet")
+            raise BuildError(f"{self.file}:{instr.line}: cannot RUN in a stage FROM scratch that has no files yet")
         if instr.mounts:
-            raise BuildError(f"Dockerfile:{instr.line}: the --mount option requires BuildKit; "
+            raise BuildError(f"{self.file}:{instr.line}: the --mount option requires BuildKit; "
                              "dockyard's builder does not support RUN --mount")
         if instr.security == "insecure":
-            raise BuildError(f"Dockerfile:{instr.line}: RUN --security=insecure is not supported")
+            raise BuildError(f"{self.file}:{instr.line}: RUN --security=insecure is not supported")
         argv = run_argv(state, instr)
         env = run_env(state, self.args)
         created_by = run_created_by(state, argv)
@@ -357,9 +359,9 @@ class Executor:
     async def _copy_step(self, state: StageState, instr: Copy | Add, out: _StageOutput) -> None:
         kind = "COPY" if isinstance(instr, Copy) else "ADD"
         if isinstance(instr, Copy) and instr.parents:
-            raise BuildError(f"Dockerfile:{instr.line}: COPY --parents is not supported")
+            raise BuildError(f"{self.file}:{instr.line}: COPY --parents is not supported")
         if isinstance(instr, Add) and instr.keep_git_dir:
-            raise BuildError(f"Dockerfile:{instr.line}: ADD of git repositories is not supported")
+            raise BuildError(f"{self.file}:{instr.line}: ADD of git repositories is not supported")
         from_image = ""
         if isinstance(instr, Copy) and instr.from_:
             from_image = await self._copy_from_image(instr.from_, state)
@@ -402,7 +404,7 @@ class Executor:
                 image_id = await asyncio.to_thread(self.backend.change_files, state.image_id, change,
                                                    state.config, entry, state.author)
             except DockyardError as e:
-                raise BuildError(f"Dockerfile:{instr.line}: {kind} failed: {e.message}") from None
+                raise BuildError(f"{self.file}:{instr.line}: {kind} failed: {e.message}") from None
             self._remember(key, image_id, state.image_id, created_by, out)
         state.image_id = image_id
 
@@ -424,7 +426,7 @@ class Executor:
                 found.append(copying.inline_source(doc, text))
             return found
         except DockyardError as e:
-            raise BuildError(f"Dockerfile:{instr.line}: {kind} failed: {e.message}") from None
+            raise BuildError(f"{self.file}:{instr.line}: {kind} failed: {e.message}") from None
 
     async def _copy_from_image(self, ref: str, state: StageState) -> str:
         ref = self.lex.process_word(ref, {**self.args.meta_values(), **state.expansion_env()})

@@ -296,7 +296,8 @@ class BuildService:
             originals = {node.start_line: node.original for node in tree.children}
             options = BuildOptions(build_args=args.given, target=q.get("target", ""),
                                    no_cache=_true(q.get("nocache")), labels={str(k): str(v) for k, v in labels.items()},
-                                   network_mode=network, resources=resources, work_dir=workspace)
+                                   network_mode=network, resources=resources, work_dir=workspace,
+                                   dockerfile=_shown_name(name))
             executor = Executor(self.backend, self.cache, dockerfile, originals, plan, args, options,
                                 context_dir, lex)
             return BuildRequest(executor, tags, _true(q.get("q")), workspace, args, list(tree.warnings))
@@ -457,6 +458,12 @@ def _hide_build_files(context_dir: str, dockerfile: str) -> None:
         if matcher.matches(rel):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 os.unlink(os.path.join(context_dir, rel))
+
+
+def _shown_name(name: str) -> str:
+    """The Dockerfile's name in step errors; the CLI's random name for a
+    Dockerfile from outside the context or stdin means nothing to the user."""
+    return "Dockerfile" if os.path.basename(name).startswith(".dockerfile.") else name
 
 
 def _true(value: str | None) -> bool:
