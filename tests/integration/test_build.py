@@ -383,3 +383,13 @@ def test_quiet_build_shows_output_only_on_failure(daemon):
     assert ok.text.strip() == ok.image_id
     bad = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo why-it-failed; exit 2\n"}, q=True)
     assert "why-it-failed" in bad.text and bad.error["code"] == 2
+
+
+def test_shebang_heredoc_and_a_stage_copying_from_itself(daemon, dy):
+    b = build(daemon, {"Dockerfile": "FROM busybox\nRUN <<EOF\n#!/bin/sh -e\necho $0 > /ran-as\nEOF\n"},
+              t="dy-test-shebang")
+    assert b.error is None, b.text
+    assert run_out(dy, "dy-test-shebang", "cat", "/ran-as").startswith("/tmp/")
+    dy("rmi", "dy-test-shebang")
+    loop = build(daemon, {"Dockerfile": "FROM busybox AS me\nARG S=me\nCOPY --from=$S /bin/sh /x\n"})
+    assert loop.error and "circular dependency" in loop.error["message"], loop.text

@@ -59,7 +59,9 @@ class BuildArgs:
     used: set[str] = field(default_factory=set)
 
     def declare_meta(self, name: str, default: str | None) -> None:
-        value = self.given.get(name) if name in self.given else default
+        value = self.given.get(name)
+        if value is None:  # not given, or given without a value (unset in the client's env)
+            value = default
         if value is None and name in PLATFORM_ARGS:
             value = PLATFORM_ARGS[name]
         self.meta[name] = value
@@ -96,6 +98,7 @@ class StageState:
     author: str = ""
     args: dict[str, str | None] = field(default_factory=dict)
     cmd_set: bool = False
+    index: int = 0  # the stage's position in the Dockerfile
 
     @property
     def shell(self) -> tuple[str, ...]:
@@ -168,17 +171,16 @@ def expose_ports(ports: tuple[str, ...]) -> list[str]:
     return out
 
 
-def healthcheck_config(hc: Healthcheck, previous: Mapping | None) -> dict:
-    """HEALTHCHECK → the image config's Healthcheck; options not given are
-    inherited from the base image's check, as docker does."""
+def healthcheck_config(hc: Healthcheck) -> dict:
+    """HEALTHCHECK → the image config's Healthcheck.  It replaces the base
+    image's check whole, as docker does: options not given are the runtime's
+    defaults, not the base's."""
     if hc.test == ("NONE",):
         return {"Test": ["NONE"]}
     out: dict = {"Test": list(hc.test)}
-    previous = previous or {}
     for key, value in (("Interval", hc.interval), ("Timeout", hc.timeout),
                        ("StartPeriod", hc.start_period), ("StartInterval", hc.start_interval),
                        ("Retries", hc.retries)):
-        value = value or (previous.get(key) if previous.get("Test") != ["NONE"] else 0) or 0
         if value:
             out[key] = value
     return out
@@ -236,7 +238,7 @@ def apply_metadata(state: StageState, instr: Instruction) -> tuple[ContainerConf
         return (replace(cfg, on_build=cfg.on_build + (instr.expression,)),
                 nop(shell, "ONBUILD " + instr.expression), author)
     if isinstance(instr, Healthcheck):
-        hc = healthcheck_config(instr, cfg.healthcheck)
+        hc = healthcheck_config(instr)
         opts = " ".join(f"--{k.lower()}={_duration_text(v) if k != 'Retries' else v}"
                         for k, v in hc.items() if k != "Test")
         text = "HEALTHCHECK " + (opts + " " if opts else "") + go_list(hc["Test"])
@@ -244,7 +246,8 @@ def apply_metadata(state: StageState, instr: Instruction) -> tuple[ContainerConf
     if isinstance(instr, Maintainer):
         return cfg, nop(shell, "MAINTAINER " + instr.name), instr.name
     if isinstance(instr, Shell):
-        return replace(cfg, shell=tuple(instr.args)), nop(shell, "SHELL " + go_list(instr.args)), author
+        new_shell = tuple(instr.args)
+        return replace(cfg, shell=new_shell), nop(new_shell, "SHELL [" + " ".join(new_shell) + "]"), author
     raise TypeError(f"not a metadata instruction: {type(instr).__name__}")
 
 
@@ -260,10 +263,24 @@ def run_argv(state: StageState, run: Run) -> tuple[str, ...]:
     line = run.args[0] if run.args else ""
     if run.heredocs:
         if len(run.heredocs) == 1 and parse_heredoc(line.strip()) is not None:
-            return tuple(state.shell) + (run.heredocs[0].data,)
+            data = run.heredocs[0].data
+            if data.startswith("#!"):
+                return tuple(state.shell) + (_script_file(data),)
+            return tuple(state.shell) + (data,)
         script = line + "".join("\n" + d.data + d.name for d in run.heredocs)
         return tuple(state.shell) + (script,)
     return tuple(state.shell) + (line,)
+
+
+_SCRIPT_END = "DOCKYARD_HEREDOC_SCRIPT_END"
+
+
+def _script_file(data: str) -> str:
+    """A shell line that runs a ``#!`` heredoc as the program it names (as
+    BuildKit does): written to a temporary file, executed, removed."""
+    body = data if data.endswith("\n") else data + "\n"
+    return (f'f=$(mktemp) && cat > "$f" <<\'{_SCRIPT_END}\'\n{body}{_SCRIPT_END}\n'
+            'chmod +x "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc')
 
 
 def run_created_by(state: StageState, argv: tuple[str, ...]) -> str:

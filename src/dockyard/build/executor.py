@@ -34,7 +34,7 @@ from dockyard.build.instructions import (Add, Arg, Cmd, Copy, Instruction, Label
 from dockyard.build.parser import parse as parse_dockerfile
 from dockyard.build.plan import BuildPlan, StagePlan
 from dockyard.build.shell_words import ShellLex
-from dockyard.errors import DockyardError, NotFound
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.runtime.paths_in_root import secure_join
 from dockyard.images.config import ContainerConfig, HistoryEntry, ImageConfig
 
@@ -46,6 +46,22 @@ class BuildError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class _DependencyFailed(BuildError):
+    """A stage stopped because a stage it needs failed (that one's error is the news)."""
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, not abandoned when the build is
+    cancelled: a thread cannot be stopped, so cleanup (removing the step's
+    container, the workspace) waits until it has finished with them."""
+    fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        await asyncio.wait([fut])
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +169,10 @@ class Executor:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             await emitter
-            for t in tasks:
-                if t.done() and not t.cancelled() and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+            failures = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]
+            if failures:
+                # The cause, not a stage that stopped because what it waited for failed.
+                raise next((e for e in failures if not isinstance(e, _DependencyFailed)), failures[0])
         except BaseException:
             for t in tasks:
                 t.cancel()
@@ -192,8 +209,9 @@ class Executor:
         try:
             return await asyncio.shield(self._results[index])
         except asyncio.CancelledError:
-            if self._results[index].cancelled():
-                raise BuildError(f"stage {index} failed") from None
+            task = asyncio.current_task()
+            if self._results[index].cancelled() and not (task and task.cancelling()):
+                raise _DependencyFailed(f"stage {index} failed") from None
             raise
 
     # -- one stage ---------------------------------------------------------------------
@@ -231,13 +249,13 @@ class Executor:
         if sp.base_stage is not None:
             image_id = await self._stage_image(sp.base_stage)
         elif sp.base.lower() == "scratch":
-            return StageState("", ContainerConfig())
+            return StageState("", ContainerConfig(), index=sp.stage.index)
         else:
             platform = self.lex.process_word(sp.stage.platform, self.args.meta_values())
             _check_platform(platform)
-            image_id = await asyncio.to_thread(self._resolve, sp.base)
-        config = await asyncio.to_thread(self.backend.image_config, image_id)
-        return StageState(image_id, config.config, config.author)
+            image_id = await _in_thread(self._resolve, sp.base)
+        config = await _in_thread(self.backend.image_config, image_id)
+        return StageState(image_id, config.config, config.author, index=sp.stage.index)
 
     def _resolve(self, ref: str) -> str:
         try:
@@ -293,7 +311,7 @@ class Executor:
         image_id = self._cached(key, out)
         if image_id is None:
             entry = HistoryEntry(created_by=created_by)
-            image_id = await asyncio.to_thread(self.backend.new_image, state.image_id, config, entry, author)
+            image_id = await _in_thread(self.backend.new_image, state.image_id, config, entry, author)
             self._remember(key, image_id, state.image_id, created_by, out)
         state.image_id, state.config, state.author = image_id, config, author
 
@@ -305,7 +323,7 @@ class Executor:
         image_id = self._cached(key, out)
         if image_id is None:
             entry = HistoryEntry(created_by=created_by)
-            image_id = await asyncio.to_thread(self.backend.change_files, state.image_id,
+            image_id = await _in_thread(self.backend.change_files, state.image_id,
                                                lambda root: _make_dir(root, path), config, entry,
                                                state.author)
             self._remember(key, image_id, state.image_id, created_by, out)
@@ -323,7 +341,11 @@ class Executor:
         env = run_env(state, self.args)
         created_by = run_created_by(state, argv)
         network = instr.network or self.options.network_mode or "default"
-        key = step_key(kind="run", parent=state.image_id, argv=list(argv), env=env, user=state.config.user,
+        # The proxy variables reach the command but not the key: a different
+        # proxy does not make a different image (docker leaves them out too).
+        proxies = {f"{k}={v}" for k, v in self.args.proxies().items()}
+        key = step_key(kind="run", parent=state.image_id, argv=list(argv),
+                       env=[e for e in env if e not in proxies], user=state.config.user,
                        workdir=state.config.working_dir, network=network, created_by=created_by)
         hit = self._cached(key, out)
         if hit is not None:
@@ -333,7 +355,9 @@ class Executor:
             "Image": state.image_id, "Cmd": list(argv), "Entrypoint": [], "Env": env,
             "User": state.config.user, "WorkingDir": state.config.working_dir,
             "Healthcheck": {"Test": ["NONE"]}, "AttachStdout": True, "AttachStderr": True,
-            "HostConfig": {**self.options.resources, "NetworkMode": _network_mode(network)},
+            "HostConfig": {**self.options.resources, "NetworkMode": _network_mode(network),
+                           # on the host's network, no raw sockets on its interfaces
+                           "CapDrop": ["NET_RAW"] if _network_mode(network) == "host" else []},
         }
         started: list[str] = []
 
@@ -347,7 +371,7 @@ class Executor:
                 raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: "
                                  f"{outcome.exit_code}", outcome.exit_code)
             entry = HistoryEntry(created_by=created_by)
-            image_id = await asyncio.to_thread(self.backend.commit_container, outcome.container_id,
+            image_id = await _in_thread(self.backend.commit_container, outcome.container_id,
                                                state.image_id, state.config, entry, state.author)
         finally:
             if started:
@@ -368,17 +392,25 @@ class Executor:
         workdir = state.config.working_dir or "/"
         exclude = _excluder(instr.exclude)
         if from_image:
-            digest_parts: dict[str, Any] = {"from": from_image, "sources": list(instr.sources)}
-            description = f"{kind} --from={instr.from_} " + " ".join(instr.sources)
-            created_by = nop_single(state.shell, f"{kind} {' '.join(instr.sources)} in {instr.dest} ")
+            # Keyed on what is copied, not on the stage's image: a rebuilt
+            # stage that produced the same files keeps what follows cached.
+            def stage_digest() -> tuple[str, str]:
+                with self.backend.view(from_image) as src_root:
+                    found = copying.resolve_sources(src_root, list(instr.sources), kind=kind,
+                                                    origin=copying.Origin.STAGE)
+                    return copying.sources_digest(found, exclude)
+
+            try:
+                digest, description = await _in_thread(stage_digest)
+            except DockyardError as e:
+                raise BuildError(f"{self.file}:{instr.line}: {kind} failed: {e.message}") from None
         else:
-            sources = await asyncio.to_thread(self._local_sources, instr, kind, state.expansion_env())
-            digest, description = await asyncio.to_thread(copying.sources_digest, sources, exclude)
-            digest_parts = {"digest": digest}
-            created_by = nop_single(state.shell, f"{kind} {description} in {instr.dest} ")
+            sources = await _in_thread(self._local_sources, instr, kind, state.expansion_env())
+            digest, description = await _in_thread(copying.sources_digest, sources, exclude)
+        created_by = nop_single(state.shell, f"{kind} {description} in {instr.dest} ")
         key = step_key(kind=kind.lower(), parent=state.image_id, config=state.config.to_json(),
                        dest=instr.dest, workdir=workdir, chown=instr.chown, chmod=instr.chmod,
-                       created_by=created_by, **digest_parts,
+                       created_by=created_by, digest=digest,
                        unpack=getattr(instr, "unpack", None), exclude=list(instr.exclude))
         image_id = self._cached(key, out)
         if image_id is None:
@@ -401,7 +433,7 @@ class Executor:
                 return True
 
             try:
-                image_id = await asyncio.to_thread(self.backend.change_files, state.image_id, change,
+                image_id = await _in_thread(self.backend.change_files, state.image_id, change,
                                                    state.config, entry, state.author)
             except DockyardError as e:
                 raise BuildError(f"{self.file}:{instr.line}: {kind} failed: {e.message}") from None
@@ -432,10 +464,13 @@ class Executor:
         ref = self.lex.process_word(ref, {**self.args.meta_values(), **state.expansion_env()})
         stage = self.df.stage(ref)
         if stage is not None:
+            if stage.index >= state.index:
+                raise BuildError(f"circular dependency detected on stage: {ref} "
+                                 "(a stage can only copy from stages before it)")
             if stage.index not in self._results:
                 raise BuildError(f"invalid from flag value {ref}: the stage is not part of this build")
             return await self._stage_image(stage.index)
-        return await asyncio.to_thread(self._resolve, ref)
+        return await _in_thread(self._resolve, ref)
 
 
 def _excluder(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
@@ -448,11 +483,21 @@ def _excluder(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
 
 
 def _make_dir(root: str, path: str) -> bool:
-    """WORKDIR's directory inside ``root`` (symlinks resolved within it); True if made."""
+    """WORKDIR's directory inside ``root`` (symlinks resolved within it); True if made.
+    Directories are 0755 whatever the daemon's umask."""
     target = secure_join(root, path)
     if os.path.isdir(target):
         return False
-    os.makedirs(target, 0o755)
+    missing = []
+    current = target
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    if not os.path.isdir(current):
+        raise InvalidArgument(f"cannot create WORKDIR {path}: {current[len(root):] or '/'} is not a directory")
+    for directory in reversed(missing):
+        os.mkdir(directory)
+        os.chmod(directory, 0o755)
     return True
 
 

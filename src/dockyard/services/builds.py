@@ -448,16 +448,19 @@ def _hide_build_files(context_dir: str, dockerfile: str) -> None:
     ``COPY . .`` does not copy them (the CLI sent them regardless)."""
     from ..build.dockerignore import PatternMatcher, parse_dockerignore
 
+    from ..runtime.paths_in_root import secure_join
+
     path = os.path.join(context_dir, ".dockerignore")
     if not os.path.isfile(path) or os.path.islink(path):
         return
     with open(path, "rb") as f:
         matcher = PatternMatcher.compile(parse_dockerignore(f.read()))
     for name in (dockerfile, ".dockerignore"):
-        rel = os.path.normpath(name).lstrip("/")
-        if matcher.matches(rel):
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(os.path.join(context_dir, rel))
+        rel = os.path.normpath(name.lstrip("/"))
+        if rel == ".." or rel.startswith("../") or not matcher.matches(rel):
+            continue
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            os.unlink(secure_join(context_dir, rel))
 
 
 def _shown_name(name: str) -> str:

@@ -3,6 +3,8 @@ metadata instruction does to the config and history."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dockyard.build.dispatch import (BuildArgs, StageState, apply_metadata, expose_ports, run_argv,
@@ -92,10 +94,10 @@ def test_expose_ranges_and_protocols():
         expose_ports(("80/bogus",))
 
 
-def test_healthcheck_none_and_inherited_options():
+def test_healthcheck_replaces_the_base_check_whole():
     hc = staged("FROM x\nHEALTHCHECK CMD true\n").stages[0].instructions[0]
     cfg, _, _ = apply_metadata(state(healthcheck={"Test": ["CMD", "old"], "Interval": 5}), hc)
-    assert cfg.healthcheck == {"Test": ["CMD-SHELL", "true"], "Interval": 5}
+    assert cfg.healthcheck == {"Test": ["CMD-SHELL", "true"]}
     none = staged("FROM x\nHEALTHCHECK NONE\n").stages[0].instructions[0]
     assert apply_metadata(state(), none)[0].healthcheck == {"Test": ["NONE"]}
 
@@ -120,7 +122,39 @@ def test_run_heredoc_forms():
     assert run_argv(state(), fed) == ("/bin/sh", "-c", "cat <<EOF > /f\nhi\nEOF")
 
 
+def test_meta_arg_given_without_a_value_keeps_its_default():
+    args = BuildArgs({"V": None})
+    args.declare_meta("V", "1")
+    assert args.meta_values() == {"V": "1"}
+
+
+def test_shebang_heredoc_runs_as_its_program():
+    doc = staged("FROM x\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n").stages[0].instructions[0]
+    argv = run_argv(state(), doc)
+    assert argv[:2] == ("/bin/sh", "-c") and "#!/usr/bin/env python3\nprint(1)\n" in argv[2]
+    assert '"$f"; rc=$?' in argv[2]
+
+
 def test_workdir_paths():
     assert workdir_path("", "app") == "/app"
     assert workdir_path("/srv", "sub/../x") == "/srv/x"
     assert workdir_path("/srv", "/abs/") == "/abs"
+
+
+def test_hiding_build_files_never_leaves_the_context(tmp_path):
+    from dockyard.services.builds import _hide_build_files
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    ctx = tmp_path / "a" / "ctx"
+    ctx.mkdir(parents=True)
+    (ctx / ".dockerignore").write_text("*\n**\n")
+    (ctx / "Dockerfile").write_text("FROM x\n")
+    os.symlink("/", ctx / "up")
+    _hide_build_files(str(ctx), "../../victim")
+    (ctx / ".dockerignore").write_text("*\n**\n")
+    _hide_build_files(str(ctx), "up/" + str(victim).lstrip("/"))
+    assert victim.read_text() == "keep"
+    (ctx / ".dockerignore").write_text("Dockerfile\n.dockerignore\n")
+    _hide_build_files(str(ctx), "Dockerfile")
+    assert not (ctx / "Dockerfile").exists() and not (ctx / ".dockerignore").exists()
