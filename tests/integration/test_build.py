@@ -393,3 +393,10 @@ def test_shebang_heredoc_and_a_stage_copying_from_itself(daemon, dy):
     dy("rmi", "dy-test-shebang")
     loop = build(daemon, {"Dockerfile": "FROM busybox AS me\nARG S=me\nCOPY --from=$S /bin/sh /x\n"})
     assert loop.error and "circular dependency" in loop.error["message"], loop.text
+
+
+def test_unknown_stage_or_base_names_the_line(daemon):
+    b = build(daemon, {"Dockerfile": "FROM busybox\nRUN true\nCOPY --from=nosuchstage /a /b\n"}, t="dy-test-nostage")
+    assert b.error and b.error["message"].startswith("Dockerfile:3: invalid from flag value nosuchstage"), b.text
+    b = build(daemon, {"Dockerfile": "# base\nFROM nosuchimage:9\n"})
+    assert b.error and b.error["message"].startswith("Dockerfile:2: pull access denied for nosuchimage:9"), b.text

@@ -253,16 +253,20 @@ class Executor:
         else:
             platform = self.lex.process_word(sp.stage.platform, self.args.meta_values())
             _check_platform(platform)
-            image_id = await _in_thread(self._resolve, sp.base)
+            image_id = await _in_thread(self._resolve, sp.base, sp.stage.line)
         config = await _in_thread(self.backend.image_config, image_id)
         return StageState(image_id, config.config, config.author, index=sp.stage.index)
 
-    def _resolve(self, ref: str) -> str:
+    def _resolve(self, ref: str, line: int, flag: str = "") -> str:
+        """A local image's id; ``flag`` names COPY's --from for the message."""
         try:
             return self.backend.resolve_image(ref)
-        except NotFound:
-            raise BuildError(f"pull access denied for {ref}, repository does not exist or may require "
-                             f"'docker login': the image is not here and dockyard cannot pull yet") from None
+        except (NotFound, InvalidArgument) as e:
+            what = f"invalid from flag value {ref}: no build stage and no image of that name" if flag else \
+                f"pull access denied for {ref}, repository does not exist or may require 'docker login'"
+            detail = "" if isinstance(e, NotFound) else f" ({e.message})"
+            raise BuildError(f"{self.file}:{line}: {what}{detail}; dockyard cannot pull images yet, "
+                             "make or import them locally") from None
 
     # -- one step ----------------------------------------------------------------------
 
@@ -388,7 +392,7 @@ class Executor:
             raise BuildError(f"{self.file}:{instr.line}: ADD of git repositories is not supported")
         from_image = ""
         if isinstance(instr, Copy) and instr.from_:
-            from_image = await self._copy_from_image(instr.from_, state)
+            from_image = await self._copy_from_image(instr.from_, state, instr.line)
         workdir = state.config.working_dir or "/"
         exclude = _excluder(instr.exclude)
         if from_image:
@@ -460,7 +464,7 @@ class Executor:
         except DockyardError as e:
             raise BuildError(f"{self.file}:{instr.line}: {kind} failed: {e.message}") from None
 
-    async def _copy_from_image(self, ref: str, state: StageState) -> str:
+    async def _copy_from_image(self, ref: str, state: StageState, line: int) -> str:
         ref = self.lex.process_word(ref, {**self.args.meta_values(), **state.expansion_env()})
         stage = self.df.stage(ref)
         if stage is not None:
@@ -470,7 +474,7 @@ class Executor:
             if stage.index not in self._results:
                 raise BuildError(f"invalid from flag value {ref}: the stage is not part of this build")
             return await self._stage_image(stage.index)
-        return await _in_thread(self._resolve, ref)
+        return await _in_thread(self._resolve, ref, line, "from")
 
 
 def _excluder(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
