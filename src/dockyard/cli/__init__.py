@@ -7,6 +7,8 @@
     terminal.py    raw mode, window size, the stdin/stdout pump, detach keys
     runconfig.py   run/create flags → the create body (pure)
     mounts.py      -v / --mount / --tmpfs → Binds, Volumes, Mounts, Tmpfs (pure)
+    netconfig.py   --network / -p / --dns / --add-host … → NetworkMode, endpoints,
+                   PortBindings, Dns, ExtraHosts (pure)
     execs.py       exec
     containers.py  ps, stop, restart, kill, rm, wait, logs
     processes.py   top, pause, unpause
@@ -18,6 +20,7 @@
     build.py       build: flags → the POST /build query, the context as the body
     build_display.py  the build's message stream shown plain, on a terminal, or quietly
     volumes.py     volume create / ls / inspect / rm
+    networks.py    network create / ls / inspect / rm / prune / connect / disconnect
     prune.py       container / image / volume / builder / system prune
     diskusage.py   system df
     system.py      inspect, info, version, events

@@ -48,11 +48,12 @@ class Flag:
                  "hidden")
 
     def __init__(self, long: str, short: str | None, kind: str, help: str, default: Any,
-                 convert: Callable[[str], Any] | None, type_name: str, hidden: bool):
+                 convert: Callable[[str], Any] | None, type_name: str, hidden: bool,
+                 dest: str | None = None):
         self.long = long
         self.short = short
         self.kind = kind
-        self.dest = long.replace("-", "_")
+        self.dest = dest or long.replace("-", "_")
         self.help = help
         self.default = default
         self.convert = convert
@@ -96,12 +97,15 @@ class FlagSet:
 
     def add(self, long: str, short: str | None = None, *, kind: str = "string", help: str = "",
             default: Any = None, convert: Callable[[str], Any] | None = None,
-            type_name: str | None = None, hidden: bool = False) -> FlagSet:
+            type_name: str | None = None, hidden: bool = False,
+            dest: str | None = None) -> FlagSet:
+        """Declare a flag; ``dest`` lets two spellings share one value (docker's
+        hidden ``--net`` for ``--network``), in the order they were given."""
         if default is None:
             default = {"bool": False, "list": [], "int": 0}.get(kind, default)
         flag = Flag(long, short, kind, help, default, convert,
                     type_name if type_name is not None else ("" if kind == "bool" else kind),
-                    hidden)
+                    hidden, dest)
         self.flags.append(flag)
         self._long[long] = flag
         if short:

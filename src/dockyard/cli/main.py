@@ -29,6 +29,7 @@ _VOLUMES = "dockyard.cli.volumes"
 _PRUNE = "dockyard.cli.prune"
 _DF = "dockyard.cli.diskusage"
 _BUILD = "dockyard.cli.build"
+_NETWORKS = "dockyard.cli.networks"
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, function, one-line description for --help)
@@ -100,6 +101,15 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "list": (_IMAGES, "cmd_image_ls"), "prune": (_PRUNE, "cmd_image_prune"),
         "rm": (_IMAGES, "cmd_image_rm"), "remove": (_IMAGES, "cmd_image_rm"),
         "tag": (_IMAGES, "cmd_image_tag"),
+    }),
+    "network": ("Manage networks", {
+        "connect": (_NETWORKS, "cmd_network_connect"),
+        "create": (_NETWORKS, "cmd_network_create"),
+        "disconnect": (_NETWORKS, "cmd_network_disconnect"),
+        "inspect": (_NETWORKS, "cmd_network_inspect"),
+        "ls": (_NETWORKS, "cmd_network_ls"), "list": (_NETWORKS, "cmd_network_ls"),
+        "prune": (_NETWORKS, "cmd_network_prune"),
+        "rm": (_NETWORKS, "cmd_network_rm"), "remove": (_NETWORKS, "cmd_network_rm"),
     }),
     "system": ("Manage dockyard", {
         "info": (_SYSTEM, "cmd_info"), "events": (_SYSTEM, "cmd_events"),

@@ -22,6 +22,7 @@ import select
 
 from dockyard import errors
 from dockyard.cli.flags import FlagSet
+from dockyard.cli.netconfig import localhost_dns_warning
 from dockyard.cli.runconfig import add_container_flags, container_config
 from dockyard.cli.session import Session, StatusError, describe
 
@@ -97,7 +98,11 @@ def create_container(session: Session, body: dict[str, Any], name: str | None,
         if not getattr(exc, "from_daemon", False):
             raise  # cannot reach the daemon: docker prints that plainly, exit 1
         raise run_error(exc, command) from None
-    for warning in response.get("Warnings") or []:
+    warnings = list(response.get("Warnings") or [])
+    dns_warning = localhost_dns_warning(body.get("HostConfig", {}).get("Dns") or [])
+    if dns_warning:
+        warnings.append(dns_warning)
+    for warning in warnings:
         session.err(f"WARNING: {warning}")
     return response["Id"]
 

@@ -3,7 +3,11 @@
 A pure pipeline, testable without a daemon:
 
     argv ──FlagSet.parse──▶ options + [IMAGE, COMMAND…]
-         ──container_config──▶ {"Image": …, "HostConfig": {…}}   (API JSON)
+         ──container_config──▶ {"Image": …, "HostConfig": {…},
+                                "NetworkingConfig": {…}}          (API JSON)
+
+The networking flags (``--network``, ``-p``, ``--dns``, …) and their part of
+the body are ``netconfig``'s.
 
 The mapping follows docker's CLI: ``--entrypoint ""`` sends ``[""]`` (which
 clears the image's entrypoint), ``--env-file`` entries come before ``-e``
@@ -18,6 +22,7 @@ import os
 from dockyard.cli import units
 from dockyard.cli.flags import FlagSet, Options
 from dockyard.cli.mounts import parse_mount, tmpfs_map, volumes_and_binds
+from dockyard.cli.netconfig import add_network_flags, network_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,27 +106,6 @@ def _labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
-def _ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
-    """``-p [ip:][hostPort:]containerPort[/proto]`` → ExposedPorts, PortBindings."""
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        spec, _, proto = spec.partition("/")
-        proto = proto or "tcp"
-        parts = spec.rsplit(":", 2)
-        host_ip, host_port, container_port = "", "", parts[-1]
-        if len(parts) == 2:
-            host_port = parts[0]
-        elif len(parts) == 3:
-            host_ip, host_port = parts[0].strip("[]"), parts[1]
-        if not container_port.isdigit():
-            raise ValueError(f"invalid containerPort: {container_port}")
-        key = f"{container_port}/{proto}"
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
-    return exposed, bindings
-
-
 def nanoseconds(text: str) -> int:
     """A Go duration flag ("30s", "1m30s") in nanoseconds, as the API wants."""
     return int(round(units.go_duration(text) * 1_000_000_000))
@@ -166,7 +150,7 @@ def log_config(opts: Options) -> dict[str, Any]:
 
 def add_container_flags(flags: FlagSet) -> FlagSet:
     """Declare the flags ``run`` and ``create`` share."""
-    return (flags
+    return (add_network_flags(flags)
             .list("attach", "a", "Attach to STDIN, STDOUT or STDERR")
             .list("cap-add", None, "Add Linux capabilities")
             .list("cap-drop", None, "Drop Linux capabilities")
@@ -174,7 +158,6 @@ def add_container_flags(flags: FlagSet) -> FlagSet:
             .string("entrypoint", None, "Overwrite the default ENTRYPOINT of the image")
             .list("env", "e", "Set environment variables", convert=validate_env)
             .list("env-file", None, "Read in a file of environment variables")
-            .list("expose", None, "Expose a port or a range of ports")
             .string("health-cmd", None, "Command to run to check health")
             .string("health-interval", None, "Time between running the check (ms|s|m|h) "
                     "(default 0s)", convert=nanoseconds, type_name="duration")
@@ -187,7 +170,6 @@ def add_container_flags(flags: FlagSet) -> FlagSet:
                     convert=nanoseconds, type_name="duration")
             .string("health-timeout", None, "Maximum time to allow one check to run "
                     "(ms|s|m|h) (default 0s)", convert=nanoseconds, type_name="duration")
-            .string("hostname", "h", "Container host name")
             .bool("init", None, "Run an init inside the container that forwards signals and "
                   "reaps processes")
             .bool("interactive", "i", "Keep STDIN open even if not attached")
@@ -201,11 +183,9 @@ def add_container_flags(flags: FlagSet) -> FlagSet:
             .string("memory-swap", None, "Swap limit equal to memory plus swap: '-1' to enable "
                     "unlimited swap", convert=units.mem_swap_bytes, type_name="bytes")
             .string("name", None, "Assign a name to the container")
-            .string("network", None, "Connect a container to a network", type_name="network")
             .bool("no-healthcheck", None, "Disable any container-specified HEALTHCHECK")
             .int("pids-limit", None, "Tune container pids limit (set -1 for unlimited)")
             .bool("privileged", None, "Give extended privileges to this container")
-            .list("publish", "p", "Publish a container's port(s) to the host")
             .bool("read-only", None, "Mount the container's root filesystem as read only")
             .string("restart", None, "Restart policy to apply when a container exits",
                     default="no", convert=parse_restart_policy)
@@ -258,12 +238,10 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
     elif "entrypoint" in changed:
         entrypoint = [""]  # an explicitly empty --entrypoint resets the image's
 
-    exposed, bindings = _ports(opts.publish)
-    for port in opts.expose:
-        exposed[port if "/" in port else f"{port}/tcp"] = {}
+    network = network_config(opts)
 
     config: dict[str, Any] = {
-        "Hostname": opts.hostname or "",
+        **network.config,
         "User": opts.user or "",
         "AttachStdin": attach_stdin and not detach,
         "AttachStdout": attach_stdout and not detach,
@@ -278,8 +256,6 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
         "Entrypoint": entrypoint,
         "Labels": _labels(labels),
     }
-    if exposed:
-        config["ExposedPorts"] = exposed
     volumes, binds = volumes_and_binds(opts.volume)
     if volumes:
         config["Volumes"] = volumes
@@ -295,8 +271,7 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
         "Binds": binds or None,
         "VolumesFrom": opts.volumes_from or None,
         "LogConfig": log_config(opts),
-        "NetworkMode": opts.network or "",
-        "PortBindings": bindings,
+        **network.host_config,
         "RestartPolicy": restart,
         "AutoRemove": auto_remove,
         "CapAdd": opts.cap_add or None,
@@ -318,4 +293,6 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
     if opts.mount:
         host["Mounts"] = opts.mount
     config["HostConfig"] = host
+    if network.networking_config is not None:
+        config["NetworkingConfig"] = network.networking_config
     return config

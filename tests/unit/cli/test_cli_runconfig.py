@@ -22,7 +22,7 @@ def test_full_mapping():
         "Entrypoint": [""], "Labels": {},
         "HostConfig": {
             "Binds": None, "VolumesFrom": None, "LogConfig": {"Type": "", "Config": {}},
-            "NetworkMode": "", "PortBindings": {},
+            "NetworkMode": "default", "PortBindings": {},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
             "CapAdd": None, "CapDrop": None, "Privileged": False, "ReadonlyRootfs": False,
             "SecurityOpt": None, "Runtime": "", "Memory": 32 << 20, "MemorySwap": 0,
