@@ -110,6 +110,25 @@ class Daemon:
             mounts = [line.split()[1] for line in f if self.root in line]
         for m in sorted(mounts, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
+        self._remove_network_state()
+
+    def _remove_network_state(self) -> None:
+        """This daemon's bridges (from its records), its veths and its nftables table."""
+        import hashlib
+        import sqlite3
+
+        db = os.path.join(self.data_root, "metadata.db")
+        bridges: list[str] = []
+        if os.path.exists(db):
+            try:
+                with sqlite3.connect(db) as conn:
+                    bridges = [r[0] for r in conn.execute("SELECT bridge FROM networks WHERE bridge != ''")]
+            except sqlite3.Error:
+                pass
+        for bridge in bridges:
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+        tag = hashlib.sha256(os.path.realpath(self.data_root).encode()).hexdigest()[:8]
+        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{tag}"], capture_output=True)
 
 
 def _remove_cgroup(cid: str) -> None:

@@ -18,6 +18,7 @@ from .daemon.routes import build as build_routes
 from .daemon.routes import containers as container_routes
 from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
+from .daemon.routes import networks as network_routes
 from .daemon.routes import system as system_routes
 from .daemon.routes import volumes as volume_routes
 from .images.removal import ContainerUse
@@ -34,6 +35,7 @@ from .services.events import EventBus
 from .services.execs import ExecService
 from .services.health import HealthMonitor
 from .services.images import ImageService
+from .services.networks import NetworkService
 from .services.volumes import VolumeService
 from .snapshots import choose_snapshotter
 from .volumes import LocalDriver
@@ -82,6 +84,7 @@ class Daemon:
     images: ImageService
     containers: ContainerService
     volumes: VolumeService
+    networks: NetworkService
     router: Router
 
     def close(self) -> None:
@@ -115,6 +118,16 @@ def _snapshotter_choice(root: DataRoot):
     return snapshotter
 
 
+def _network_instance(root: DataRoot) -> str:
+    """"" for the host's daemon (the default data root), else a short tag of
+    the data root, so that test daemons own their own table and bridge."""
+    if os.path.realpath(root.root) == "/var/lib/dockyard":
+        return ""
+    import hashlib
+
+    return hashlib.sha256(os.path.realpath(root.root).encode()).hexdigest()[:8]
+
+
 def build(data_root: str, forkserver) -> Daemon:
     root = DataRoot(data_root)
     root.ensure()
@@ -130,6 +143,9 @@ def build(data_root: str, forkserver) -> Daemon:
                             in_use=lambda name: mounts.users(containers.all(), name))
     mounts = ContainerMounts(volumes, store.layer_dirs, containers.get)
     containers.mounts = mounts
+    networks = NetworkService(db, root, events, containers.all, containers.save_networks,
+                              instance=_network_instance(root))
+    containers.networks = networks
     containers.on_exit.append(mounts.release)
 
     def describe_mounts(c) -> list:
@@ -154,6 +170,7 @@ def build(data_root: str, forkserver) -> Daemon:
     system_routes.register(router, events=events, counts=counts, data_root=root.root, daemon_id=_daemon_id(root))
     container_routes.register(router, containers, ContainerResources(containers), image_ids_for, describe_mounts)
     volume_routes.register(router, volumes)
+    network_routes.register(router, networks, containers)
     archive_routes.register(router, ContainerFiles(containers, store), root.tmp)
 
     builds = BuildService(db, store, containers, root, in_use_by=lambda image_id: containers.using_image(image_id))
@@ -168,4 +185,4 @@ def build(data_root: str, forkserver) -> Daemon:
     HealthMonitor(containers, execs)
     exec_routes.register(router, execs)
     image_routes.register(router, images, events, root)
-    return Daemon(root, db, events, images, containers, volumes, router)
+    return Daemon(root, db, events, images, containers, volumes, networks, router)

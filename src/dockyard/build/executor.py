@@ -516,10 +516,11 @@ def _is_url(src: str) -> bool:
 
 
 def _network_mode(network: str) -> str:
-    """The build container's network.  ``default`` is the host's network
-    until dockyard has a bridge (issue 5); ``none`` is loopback only."""
+    """The build container's network: ``default`` is the default bridge (NAT
+    to the outside, as docker's classic builder), ``host`` the host's,
+    ``none`` loopback only."""
     if network in ("default", ""):
-        return "host"
+        return "bridge"
     return network
 
 

@@ -90,7 +90,11 @@ def create_container(session: Session, body: dict[str, Any], name: str | None,
     try:
         try:
             response = session.client.post("/containers/create", params, body)
-        except errors.NotFound:
+        except errors.NotFound as missing:
+            # docker's CLI pulls on any 404 and retries; a missing network
+            # would then fail again after the pull, so go straight to it.
+            if "No such image" not in missing.message:
+                raise
             session.err(f"Unable to find image '{_familiar(body['Image'])}' locally")
             pull(session, body["Image"])
             response = session.client.post("/containers/create", params, body)

@@ -338,9 +338,13 @@ class Connection:
                 self.h11.receive_data(data)  # the client's next request, kept for later
                 client = asyncio.ensure_future(self.reader.read(65536))
         finally:
+            if not client.done():
+                # Wait for the cancelled read to let go of the reader: the next
+                # request's read must not find it still waiting.
+                client.cancel()
+                await asyncio.wait({client})
             if client.done() and not client.cancelled() and client.exception() is None and client.result():
                 self.h11.receive_data(client.result())
-            client.cancel()
             aclose = getattr(resp.chunks, "aclose", None)
             if aclose is not None:
                 try:

@@ -94,7 +94,9 @@ async def _serve(data_root: str, path: str, forkserver) -> None:
     from .http import serve_unix
 
     daemon = wiring.build(data_root, forkserver)
+    await daemon.networks.start()
     await daemon.containers.restore()
+    await asyncio.to_thread(daemon.networks.apply_rules)  # with what restore found running
     _prepare_socket(path)
     server = await serve_unix(daemon.router, path)
     os.chmod(path, 0o660)
@@ -113,4 +115,5 @@ async def _serve(data_root: str, path: str, forkserver) -> None:
         except FileNotFoundError:
             pass
         await daemon.containers.shutdown()
+        await daemon.networks.dns.close()
         daemon.close()

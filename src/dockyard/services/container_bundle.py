@@ -15,7 +15,7 @@ from typing import Callable
 from ..paths import ContainerPaths
 from ..runtime import spec as oci
 from . import container_config as cc
-from .container_files import write_etc_files
+from .container_files import EtcNetwork, write_etc_files
 from .container_state import Container
 
 
@@ -26,6 +26,8 @@ def prepare_bundle(
     rootfs_mounts: list,
     extra_mounts: list,
     runtime_state_root: str,
+    network_namespace: str | None = None,
+    etc: EtcNetwork = EtcNetwork(),
 ) -> dict:
     """Write the bundle; return the shim's configuration (a ShimConfig as JSON).
 
@@ -33,7 +35,7 @@ def prepare_bundle(
     the /etc files, in the order the container asked for them.
     """
     hc, cfg = c.host_config, c.config
-    write_etc_files(c, paths)
+    write_etc_files(c, paths, etc)
     process = cc.process_settings(
         cfg, [c.path, *c.args], lambda p: read_image_file(c.image_id, p), hc.get("ConsoleSize")
     )
@@ -42,7 +44,7 @@ def prepare_bundle(
         oci.BindMount(paths.hostname, "/etc/hostname"),
         oci.BindMount(paths.hosts, "/etc/hosts"),
     ]
-    spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds))
+    spec = oci.build(process, cc.host_settings(c.id, cfg, hc, binds, network_namespace))
     # Parents before children, as docker orders them: a volume on /etc must
     # not hide the /etc/hosts mounted into it.
     spec["mounts"] = sorted(spec["mounts"] + list(extra_mounts),

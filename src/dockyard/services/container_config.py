@@ -30,7 +30,7 @@ UNSUPPORTED = {
     "BlkioDeviceWriteBps": "--device-write-bps", "BlkioDeviceReadIOps": "--device-read-iops",
     "BlkioDeviceWriteIOps": "--device-write-iops", "CpuRealtimePeriod": "--cpu-rt-period",
     "CpuRealtimeRuntime": "--cpu-rt-runtime", "Devices": "--device", "DeviceCgroupRules": "--device-cgroup-rule",
-    "DeviceRequests": "--gpus", "OomKillDisable": "--oom-kill-disable", "Links": "--link",
+    "DeviceRequests": "--gpus", "OomKillDisable": "--oom-kill-disable",
 }
 
 
@@ -139,11 +139,7 @@ def validate_host_config(hc: dict) -> dict:
         if name == "seccomp" and value != "unconfined":
             raise errors.InvalidArgument("seccomp profiles are not supported by dockyard yet (only seccomp=unconfined)")
     mode = hc.get("NetworkMode") or "default"
-    if mode not in ("default", "bridge", "host", "none"):
-        raise errors.InvalidArgument(
-            f"network {mode} not found" if not mode.startswith("container:") else "container network mode is not supported yet"
-        )
-    hc["NetworkMode"] = "bridge" if mode == "default" else mode
+    hc["NetworkMode"] = "bridge" if mode == "default" else mode  # services/networks.py checks the rest
     policy = hc.get("RestartPolicy") or {}
     if policy.get("Name") not in (None, "", "no", "always", "unless-stopped", "on-failure"):
         raise errors.InvalidArgument(f"invalid restart policy '{policy.get('Name')}'")
@@ -220,7 +216,9 @@ def process_settings(cfg: dict, argv: list[str], read_file, console_size=None) -
     )
 
 
-def host_settings(container_id: str, cfg: dict, hc: dict, binds: list[BindMount]) -> HostSettings:
+def host_settings(container_id: str, cfg: dict, hc: dict, binds: list[BindMount],
+                  network_namespace: str | None = None) -> HostSettings:
+    """``network_namespace``: "host", a namespace file to join, or None for a new one."""
     security = hc.get("SecurityOpt") or []
     no_new_privs = any(
         o in ("no-new-privileges", "no-new-privileges=true", "no-new-privileges:true") for o in security
@@ -240,7 +238,7 @@ def host_settings(container_id: str, cfg: dict, hc: dict, binds: list[BindMount]
         no_new_privileges=no_new_privs,
         init=bool(hc.get("Init")),
         binds=tuple(binds),
-        network_namespace="host" if hc.get("NetworkMode") == "host" else None,
+        network_namespace=network_namespace,
     )
 
 

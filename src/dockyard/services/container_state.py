@@ -85,6 +85,10 @@ class Container:
     state: ContainerState = field(default_factory=ContainerState)
     restart_count: int = 0
     mounts: list = field(default_factory=list)  # container_mounts.MountPoint as JSON
+    # network name → docker's EndpointSettings (addresses filled while running)
+    networks: dict = field(default_factory=dict)
+    ports: list = field(default_factory=list)  # published ports while running (network/ports.py JSON)
+    sandbox: str = ""  # the network namespace it runs in, while running (not persisted)
 
     def check(self, operation: str) -> None:
         """Raise the error docker gives when `operation` is illegal now."""
@@ -128,6 +132,8 @@ class Container:
             state=ContainerState(**json.loads(row["state"])),
             restart_count=row["restart_count"],
             mounts=json.loads(row["mounts"] or "[]"),
+            networks=json.loads(row["networks"] or "{}"),
+            ports=json.loads(row["ports"] or "[]"),
         )
 
 
@@ -150,4 +156,5 @@ CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 """
 
 # Columns added since the first release of the table, for data roots made before.
-COLUMNS_ADDED = {"mounts": "TEXT NOT NULL DEFAULT '[]'"}
+COLUMNS_ADDED = {"mounts": "TEXT NOT NULL DEFAULT '[]'", "networks": "TEXT NOT NULL DEFAULT '{}'",
+                 "ports": "TEXT NOT NULL DEFAULT '[]'"}

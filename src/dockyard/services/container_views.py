@@ -12,6 +12,7 @@ import time
 from .. import errors
 from ..paths import ContainerPaths
 from ..units import human_duration, parse_rfc3339
+from ..network.ports import PortBinding, to_api as ports_to_api, to_summary as ports_list
 from .container_state import Container
 
 
@@ -48,12 +49,13 @@ def list_entry(c: Container, mounts_api: list | None = None) -> dict:
         "ImageID": c.image_id,
         "Command": " ".join([c.path, *c.args]),
         "Created": int(parse_rfc3339(c.created)),
-        "Ports": [],
+        "Ports": ports_list([PortBinding.from_json(b) for b in c.ports] if c.state.running else [],
+                            c.config.get("ExposedPorts") or {}),
         "Labels": c.config.get("Labels") or {},
         "State": c.state.status,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": {k: dict(v) for k, v in (c.networks or {}).items()}},
         "Mounts": mounts_api or [],
     }
 
@@ -82,26 +84,28 @@ def inspect(c: Container, paths: ContainerPaths, graph_data: dict | None = None,
         "GraphDriver": {"Name": "overlay2", "Data": graph_data or {}},
         "Mounts": mounts_api or [],
         "Config": c.config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings(c),
+    }
+
+
+def network_settings(c: Container) -> dict:
+    """NetworkSettings: the endpoints (addresses only while running), the
+    published ports, and the default bridge's address at the top level."""
+    nets = c.networks or {}
+    default = nets.get("bridge") or {}
+    running = c.state.running
+    return {
+        "Bridge": "", "SandboxID": c.id if running and c.sandbox else "",
+        "SandboxKey": c.sandbox if running and c.sandbox not in ("", "host") else "",
+        "Ports": ports_to_api([PortBinding.from_json(b) for b in c.ports] if running else [],
+                              c.config.get("ExposedPorts") or {}),
+        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default.get("IPAddress", ""),
+        "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": "",
+        "MacAddress": default.get("MacAddress", ""),
+        "Networks": {k: dict(v) for k, v in nets.items()},
     }
 
 

@@ -34,6 +34,7 @@ from ..shim.forkserver import ForkServer
 from ..units import now_rfc3339, parse_rfc3339
 from . import container_config as cc
 from .container_views import labels_match
+from .container_files import EtcNetwork
 from .container_state import COLUMNS_ADDED, SCHEMA, ZERO_TIME, Container, ContainerState
 from .attaches import PendingAttaches
 from .container_bundle import prepare_bundle
@@ -89,8 +90,10 @@ class ContainerService:
         self.on_start: list = []  # callables(Container)
         self.on_exit: list = []  # callables(Container)
         self.on_resume: list = []  # callables(Container): still running after a daemon restart
-        # Set by the wiring: a container's mounts (services/container_mounts.py).
+        # Set by the wiring: a container's mounts (services/container_mounts.py)
+        # and its network endpoints (services/networks.py).
         self.mounts = None
+        self.networks = None
         db.ensure_schema(SCHEMA)
         db.ensure_columns("containers", COLUMNS_ADDED)
         for row in db.query("SELECT * FROM containers"):
@@ -134,6 +137,11 @@ class ContainerService:
             cur.execute("UPDATE containers SET host_config=?, config=? WHERE id=?",
                         (json.dumps(c.host_config), json.dumps(c.config), c.id))
 
+    def save_networks(self, c: Container) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE containers SET networks=?, ports=? WHERE id=?",
+                        (json.dumps(c.networks), json.dumps(c.ports), c.id))
+
     def save(self, c: Container) -> None:
         with self.db.transaction() as cur:
             cur.execute(
@@ -168,19 +176,22 @@ class ContainerService:
         paths = self.root.container(cid)
         os.makedirs(paths.dir, mode=0o710)
         mounts: list = []
+        networks = self.networks.plan_container(host_config, request.get("NetworkingConfig")) if self.networks else {}
         try:
             mounts = self.mounts.plan(config, host_config) if self.mounts else []
             self.images.prepare_rootfs(image_id, cid)
             c = Container(
                 id=cid, name=name, created=now_rfc3339(), image=request["Image"], image_id=image_id,
                 config=config, host_config=host_config, path=argv[0], args=argv[1:], mounts=mounts,
+                networks=networks,
             )
             with self.db.transaction() as cur:
                 cur.execute(
                     "INSERT INTO containers (id, name, created, image, image_id, config, host_config, path,"
-                    " args, state, restart_count, mounts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " args, state, restart_count, mounts, networks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (c.id, c.name, c.created, c.image, c.image_id, json.dumps(c.config),
-                     json.dumps(c.host_config), c.path, json.dumps(c.args), c.state_json(), 0, json.dumps(mounts)),
+                     json.dumps(c.host_config), c.path, json.dumps(c.args), c.state_json(), 0, json.dumps(mounts),
+                     json.dumps(networks)),
                 )
         except BaseException:
             if mounts and self.mounts:
@@ -246,8 +257,15 @@ class ContainerService:
 
     async def _launch(self, c: Container, paths: ContainerPaths) -> None:
         extra_binds = self.mounts.oci_mounts(c) if self.mounts else []
-        shim_config = prepare_bundle(c, paths, self.images.read_image_file, self.images.rootfs_mounts(c.id),
-                                     extra_binds, os.path.join(self.root.root, "runtime"))
+        sandbox = await self.networks.setup(c, self.get) if self.networks else None
+        c.sandbox = sandbox or ""
+        etc = self.networks.etc_view(c, self.get) if self.networks else EtcNetwork()
+        try:
+            shim_config = prepare_bundle(c, paths, self.images.read_image_file, self.images.rootfs_mounts(c.id),
+                                         extra_binds, os.path.join(self.root.root, "runtime"), sandbox, etc)
+        except BaseException:
+            await self._release_network(c)
+            raise
         shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
         shim = ShimClient(paths.shim_socket)
         await self.attaches.connect(c.id, shim)
@@ -274,6 +292,7 @@ class ContainerService:
 
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
         self.attaches.fail(c.id, errors.Conflict("container failed to start"))
+        await self._release_network(c)
         exit_code = code
         c.state.error = message
         c.state.exit_code = exit_code
@@ -325,6 +344,7 @@ class ContainerService:
             started_at=c.state.started_at, finished_at=result.get("finished_at") or now_rfc3339(),
             manually_stopped=manual, health=c.state.health,
         )
+        await self._release_network(c)
         for callback in self.on_exit:
             callback(c)
         policy = RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
@@ -343,6 +363,15 @@ class ContainerService:
             self._restarts[c.id] = asyncio.create_task(self._restart_later(c, delay))
         elif c.host_config.get("AutoRemove") and c.id not in self._restarting:
             await self.remove(c.id, force=True)
+
+    async def _release_network(self, c: Container) -> None:
+        c.sandbox = ""
+        if self.networks is None:
+            return
+        try:
+            await self.networks.teardown(c)
+        except Exception:  # noqa: BLE001 - an exit must be recorded even if a device is stuck
+            log.exception("network teardown of %s failed", c.id[:12])
 
     async def _restart_later(self, c: Container, delay: float) -> None:
         try:
@@ -502,6 +531,8 @@ class ContainerService:
         del self._containers[c.id]
         if self.mounts and (volumes or c.host_config.get("AutoRemove")):
             self.mounts.remove_anonymous(c)
+        if self.networks is not None:
+            self.networks.forget(c)
         await asyncio.get_running_loop().run_in_executor(None, self._discard_files, c.id)
         self.event(c, "destroy")
         self.attaches.drop(c.id)
@@ -568,6 +599,8 @@ class ContainerService:
                 if shim_alive(paths.shim_pid) and os.path.exists(paths.shim_socket):
                     self._w(c.id).exited = asyncio.Event()
                     self._monitors[c.id] = asyncio.create_task(self._monitor(c, ShimClient(paths.shim_socket)))
+                    if self.networks is not None:
+                        c.sandbox = await self.networks.resume(c)
                     for callback in self.on_resume:
                         callback(c)
                 else:

@@ -177,12 +177,6 @@ def register(router: Router, *, events: EventBus, counts, data_root: str, daemon
 
         return StreamResponse(stream())
 
-    # There are no user-defined networks yet (networking is separate work), so
-    # pruning them truthfully deletes nothing; `docker system prune` calls it.
-    async def networks_prune(req: Request):
-        return json_response({"NetworksDeleted": None})
-
-    router.add("POST", "/networks/prune", networks_prune)
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)

@@ -1,0 +1,666 @@
+"""Networks as the Engine API sees them, and the endpoints containers get.
+
+A network is a record (name, driver, subnet, gateway, options) and, for the
+bridge driver, a Linux bridge that exists from ``network create`` to
+``network rm``.  Three networks are predefined, as in docker: ``bridge``
+(the default: bridge device ``dockyard0``, no name resolution), ``host``
+and ``none``.
+
+A container's endpoints live from its start to its exit, as docker's do:
+
+    start:  sandbox (a netns file) → for each network: an address from IPAM,
+            a veth pair into the sandbox (the first network gives the
+            default route) → published ports held on the host → the
+            nftables table re-rendered → the name server attached (user
+            networks only)
+    exit:   the same in reverse; the addresses go back to IPAM.
+
+What the container asked for (``--network``, aliases, ``--ip``, ``network
+connect`` while stopped) is kept in its ``networks`` record between runs;
+what it got (addresses, MACs, published host ports) is filled in at start
+and cleared at exit.  The nftables table is always rendered whole from the
+records, so a daemon restart re-creates exactly what running containers
+need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .. import errors
+from ..metadata.db import Database
+from ..network import links, netns
+from ..network import nftables as nft
+from ..network.dns import EmbeddedDNS
+from ..network.ipam import DEFAULT_BRIDGE_POOL, USER_POOLS, USER_PREFIX, Ipam, Pool
+from ..network.ports import PortAllocator, PortBinding, plan_bindings
+from ..paths import DataRoot
+from ..units import now_rfc3339
+from .container_files import EtcNetwork
+from .container_state import Container
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    driver     TEXT NOT NULL,          -- bridge, host, null
+    bridge     TEXT NOT NULL DEFAULT '',  -- the Linux bridge's name
+    subnet     TEXT NOT NULL DEFAULT '',
+    gateway    TEXT NOT NULL DEFAULT '',
+    ip_range   TEXT NOT NULL DEFAULT '',
+    internal   INTEGER NOT NULL DEFAULT 0,
+    attachable INTEGER NOT NULL DEFAULT 0,
+    labels     TEXT NOT NULL DEFAULT '{}',
+    options    TEXT NOT NULL DEFAULT '{}',
+    created    TEXT NOT NULL
+);
+"""
+
+PREDEFINED = ("bridge", "host", "none")
+DEFAULT_BRIDGE_DEVICE = "dockyard0"
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str
+    bridge: str = ""
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    attachable: bool = False
+    labels: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def pool(self) -> Pool:
+        return Pool.from_request(self.subnet, self.gateway, self.ip_range)
+
+    @property
+    def predefined(self) -> bool:
+        return self.name in PREDEFINED
+
+    @property
+    def user_defined(self) -> bool:
+        """Containers resolve each other by name only here (not on the default bridge)."""
+        return self.driver == "bridge" and self.name != "bridge"
+
+    @classmethod
+    def from_row(cls, row) -> "Network":
+        return cls(row["id"], row["name"], row["driver"], row["bridge"], row["subnet"], row["gateway"],
+                   row["ip_range"], bool(row["internal"]), bool(row["attachable"]), json.loads(row["labels"]),
+                   json.loads(row["options"]), row["created"])
+
+    def to_api(self, containers: dict) -> dict:
+        ipam_config = []
+        if self.subnet:
+            entry = {"Subnet": self.subnet, "Gateway": self.gateway}
+            if self.ip_range:
+                entry["IPRange"] = self.ip_range
+            ipam_config.append(entry)
+        return {
+            "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local", "Driver": self.driver,
+            "EnableIPv4": True, "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None if self.predefined else {}, "Config": ipam_config},
+            "Internal": self.internal, "Attachable": self.attachable, "Ingress": False,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+            "Options": dict(self.options), "Labels": dict(self.labels),
+        }
+
+
+def host_ifname(container_id: str, network_id: str) -> str:
+    """The host end of a container's veth on a network: stable, so it can be
+    found again after a daemon restart (15 characters at most)."""
+    return "dy" + hashlib.sha256((container_id + network_id).encode()).hexdigest()[:11]
+
+
+def _endpoint(network: Network, aliases: list[str] | None = None, ipam: dict | None = None) -> dict:
+    """docker's EndpointSettings, before the container runs."""
+    return {
+        "IPAMConfig": ipam or None, "Links": None, "Aliases": aliases or None, "MacAddress": "",
+        "DriverOpts": None, "NetworkID": network.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": None,
+    }
+
+
+class NetworkService:
+    def __init__(self, db: Database, root: DataRoot, events, containers: Callable[[], list[Container]],
+                 save: Callable[[Container], None], instance: str = ""):
+        """``instance`` tells daemons on one host apart (tests run several):
+        "" for the daemon on the default data root, which owns nftables table
+        ``dockyard`` and bridge ``dockyard0``; another gets ``dockyard_<i>``
+        and ``dy0-<i>``."""
+        self.db = db
+        self.root = root
+        self.events = events
+        self._containers = containers  # every container record
+        self._save = save              # persist a container's networks/ports
+        self.table = f"dockyard_{instance}" if instance else "dockyard"
+        self.default_bridge = f"dy0-{instance}" if instance else DEFAULT_BRIDGE_DEVICE
+        self.ipam = Ipam(db)
+        self.ports = PortAllocator()
+        self.dns = EmbeddedDNS(self.resolve_name)
+        self.netns_dir = os.path.join(root.root, "netns")
+        os.makedirs(self.netns_dir, exist_ok=True)
+        db.ensure_schema(SCHEMA)
+        self._ensure_predefined()
+
+    # -- records -------------------------------------------------------------------
+
+    def _all(self) -> list[Network]:
+        return [Network.from_row(r) for r in self.db.query("SELECT * FROM networks ORDER BY created")]
+
+    def get(self, ref: str) -> Network:
+        """By full id, name, or unique id prefix (docker's order)."""
+        nets = self._all()
+        for n in nets:
+            if n.id == ref:
+                return n
+        for n in nets:
+            if n.name == ref:
+                return n
+        matches = [n for n in nets if ref and n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise errors.InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise errors.NotFound(f"network {ref} not found")
+
+    def _insert(self, n: Network) -> None:
+        self.db.execute(
+            "INSERT INTO networks (id, name, driver, bridge, subnet, gateway, ip_range, internal, attachable,"
+            " labels, options, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, int(n.internal),
+             int(n.attachable), json.dumps(n.labels), json.dumps(n.options), n.created))
+
+    def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
+        taken = [ipaddress.IPv4Network(n.subnet) for n in self._all() if n.subnet]
+        own = {n.bridge for n in self._all() if n.bridge}
+        for net in links.host_networks(exclude=own):
+            if net.prefixlen > 0:
+                taken.append(net)
+        return taken
+
+    def _ensure_predefined(self) -> None:
+        names = {n.name for n in self._all()}
+        now = now_rfc3339()
+        if "bridge" not in names:
+            taken = self._taken_subnets()
+            subnet = Ipam.free_subnet(DEFAULT_BRIDGE_POOL, taken)
+            pool = Pool.from_request(str(subnet))
+            self._insert(Network(secrets.token_hex(32), "bridge", "bridge", self.default_bridge, str(subnet),
+                                 str(pool.gateway), options={
+                                     "com.docker.network.bridge.default_bridge": "true",
+                                     "com.docker.network.bridge.enable_icc": "true",
+                                     "com.docker.network.bridge.enable_ip_masquerade": "true",
+                                     BRIDGE_NAME_OPTION: self.default_bridge,
+                                     "com.docker.network.driver.mtu": "1500"}, created=now))
+        if "host" not in names:
+            self._insert(Network(secrets.token_hex(32), "host", "host", created=now))
+        if "none" not in names:
+            self._insert(Network(secrets.token_hex(32), "none", "null", created=now))
+
+    async def start(self) -> None:
+        """Daemon start: every bridge present, the rules rendered from the records."""
+        for n in self._all():
+            if n.driver == "bridge":
+                await asyncio.to_thread(self._ensure_bridge, n)
+        await asyncio.to_thread(self.apply_rules)
+
+    def _ensure_bridge(self, n: Network) -> None:
+        pool = n.pool
+        links.ensure_bridge(n.bridge, ipaddress.IPv4Interface(f"{pool.gateway}/{pool.subnet.prefixlen}"))
+        self.ipam.reserve_gateway(n.id, pool)
+
+    # -- the API -------------------------------------------------------------------
+
+    def create(self, body: dict) -> dict:
+        name = (body.get("Name") or "").strip()
+        if not name:
+            raise errors.InvalidArgument("network name cannot be empty")
+        if any(n.name == name for n in self._all()):
+            raise errors.Conflict(f"network with name {name} already exists")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            if driver in ("host", "null"):
+                raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
+            raise errors.NotFound(f"plugin \"{driver}\" not found")
+        if body.get("EnableIPv6"):
+            raise errors.InvalidArgument("IPv6 networks are not supported by dockyard yet")
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
+        ipam = body.get("IPAM") or {}
+        if (ipam.get("Driver") or "default") != "default":
+            raise errors.NotFound(f"plugin \"{ipam['Driver']}\" not found")
+        configs = ipam.get("Config") or []
+        if len(configs) > 1:
+            raise errors.InvalidArgument("dockyard supports one IPv4 subnet per network")
+        taken = self._taken_subnets()
+        if configs and configs[0].get("Subnet"):
+            pool = Pool.from_request(configs[0]["Subnet"], configs[0].get("Gateway") or "",
+                                     configs[0].get("IPRange") or "")
+            Ipam.check_overlap(pool.subnet, taken)
+        elif configs and (configs[0].get("Gateway") or configs[0].get("IPRange")):
+            raise errors.InvalidArgument("a gateway or ip-range needs a subnet (--subnet)")
+        else:
+            pool = Pool.from_request(str(Ipam.free_subnet(USER_POOLS, taken, USER_PREFIX)))
+        network_id = secrets.token_hex(32)
+        bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
+        if len(bridge) > 15:
+            raise errors.InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+        if any(n.bridge == bridge for n in self._all()):
+            raise errors.Conflict(f"bridge name {bridge} is used by another network")
+        n = Network(network_id, name, "bridge", bridge, str(pool.subnet), str(pool.gateway),
+                    str(pool.ip_range) if pool.ip_range else "", bool(body.get("Internal")),
+                    bool(body.get("Attachable")), labels, options, now_rfc3339())
+        try:
+            self._ensure_bridge(n)
+            self._insert(n)
+            self.apply_rules()
+        except BaseException:
+            links.delete_bridge(bridge)
+            self.ipam.drop_network(network_id)
+            self.db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+            raise
+        self.events.publish("network", "create", network_id, {"name": name, "type": "bridge"})
+        return {"Id": network_id, "Warning": ""}
+
+    def _attached(self, n: Network) -> list[Container]:
+        return [c for c in self._containers() if n.name in (c.networks or {})
+                or (n.name in ("host", "none") and c.host_config.get("NetworkMode") == n.name)]
+
+    def inspect(self, ref: str) -> dict:
+        n = self.get(ref)
+        members = {}
+        for c in self._attached(n):
+            ep = (c.networks or {}).get(n.name) or {}
+            if not c.state.running or (n.driver == "bridge" and not ep.get("IPAddress")):
+                continue
+            members[c.id] = {
+                "Name": c.name, "EndpointID": ep.get("EndpointID", ""), "MacAddress": ep.get("MacAddress", ""),
+                "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}" if ep.get("IPAddress") else "",
+                "IPv6Address": "",
+            }
+        return n.to_api(members)
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("driver", "id", "label", "name", "scope", "type", "dangling"):
+                raise errors.InvalidArgument(f"invalid filter '{key}'")
+        out = []
+        for n in self._all():
+            if "driver" in filters and n.driver not in filters["driver"]:
+                continue
+            if "id" in filters and not any(n.id.startswith(v) for v in filters["id"]):
+                continue
+            if "name" in filters and not any(v in n.name for v in filters["name"]):
+                continue
+            if "scope" in filters and "local" not in filters["scope"]:
+                continue
+            if "type" in filters:
+                kinds = {"builtin" if n.predefined else "custom"}
+                if not kinds & set(filters["type"]):
+                    continue
+            if "label" in filters and not _labels_match(n.labels, filters["label"]):
+                continue
+            if "dangling" in filters:
+                want = filters["dangling"][-1].lower() in ("true", "1")
+                dangling = not n.predefined and not self._attached(n)
+                if want != dangling:
+                    continue
+            out.append(n.to_api({}))
+        return out
+
+    def remove(self, ref: str) -> None:
+        n = self.get(ref)
+        if n.predefined:
+            raise errors.Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
+        if self._attached(n):
+            raise errors.Forbidden(f"error while removing network: network {n.name} id {n.id} has active endpoints")
+        self.db.execute("DELETE FROM networks WHERE id = ?", (n.id,))
+        self.ipam.drop_network(n.id)
+        links.delete_bridge(n.bridge)
+        self.apply_rules()
+        self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+        filters = filters or {}
+        until = None
+        if "until" in filters:
+            from ..images.filters import parse_until
+
+            until = parse_until(filters["until"][-1])
+        deleted = []
+        for n in self._all():
+            if n.predefined or self._attached(n):
+                continue
+            if "label" in filters and not _labels_match(n.labels, filters["label"]):
+                continue
+            if until is not None and _created_ts(n.created) >= until:
+                continue
+            self.remove(n.id)
+            deleted.append(n.name)
+        return {"NetworksDeleted": deleted or None}
+
+    # -- containers: create --------------------------------------------------------
+
+    def plan_container(self, host_config: dict, networking: dict | None) -> dict:
+        """Validate a new container's network settings; its initial ``networks``."""
+        mode = host_config.get("NetworkMode") or "bridge"
+        if mode == "default":
+            mode = "bridge"
+        host_config["NetworkMode"] = mode
+        endpoints = {("bridge" if k == "default" else k): v
+                     for k, v in ((networking or {}).get("EndpointsConfig") or {}).items()}
+        if mode.startswith("container:"):
+            if endpoints or host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+                raise errors.InvalidArgument("conflicting options: port publishing and the container type network mode")
+            return {}
+        if mode in ("host", "none"):
+            if mode == "none" and any(k not in ("none",) for k in endpoints):
+                raise errors.InvalidArgument("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+            return {mode: _endpoint(self.get(mode))}
+        primary = self.get(mode)
+        if len(endpoints) > 1 and any(self.get(k).name != primary.name for k in endpoints):
+            pass  # docker (API >= 1.44) connects to all of them
+        out: dict = {}
+        for ref in [primary.name, *[k for k in endpoints if self.get(k).name != primary.name]]:
+            n = self.get(ref)
+            if n.driver != "bridge":
+                raise errors.InvalidArgument(f"container cannot be disconnected from host network or connected to host network")
+            conf = endpoints.get(ref) or endpoints.get(n.name) or endpoints.get(n.id) or {}
+            wanted = ((conf.get("IPAMConfig") or {}).get("IPv4Address") or "")
+            if wanted and not n.user_defined:
+                raise errors.InvalidArgument("user specified IP address is supported on user defined networks only")
+            if wanted:
+                _check_inside(n, wanted)
+            aliases = list(conf.get("Aliases") or [])
+            if aliases and not n.user_defined:
+                raise errors.InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+            out[n.name] = _endpoint(n, aliases, conf.get("IPAMConfig"))
+        return out
+
+    # -- containers: start and exit -----------------------------------------------------
+
+    def sandbox_path(self, c: Container) -> str:
+        return os.path.join(self.netns_dir, c.id)
+
+    async def setup(self, c: Container, peer: Callable[[str], Container]) -> str | None:
+        """Before the container's process starts: its network namespace, as
+        the runtime should join it ("host", a path, or None for a new one)."""
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode == "host":
+            return "host"
+        if mode == "none":
+            return None
+        if mode.startswith("container:"):
+            other = peer(mode.split(":", 1)[1])
+            if not other.state.running or not other.state.pid:
+                raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
+            return f"/proc/{other.state.pid}/ns/net"
+        try:
+            await asyncio.to_thread(self._setup_sync, c)
+            await self._attach_dns(c)
+        except BaseException:
+            await self.teardown(c)
+            raise
+        return self.sandbox_path(c)
+
+    async def _attach_dns(self, c: Container) -> None:
+        """The embedded name server, for a container on any user-defined
+        network; names outside are forwarded (to ``--dns`` servers if given)
+        unless every network it is on is internal, as in docker."""
+        nets = [self.get(name) for name in c.networks if self._exists(name)]
+        user = [n for n in nets if n.user_defined]
+        if not user:
+            return
+        await self.dns.attach(c.id, self.sandbox_path(c), forward=not all(n.internal for n in nets),
+                              upstreams=list(c.host_config.get("Dns") or []) or None)
+
+    def _setup_sync(self, c: Container) -> None:
+        path = self.sandbox_path(c)
+        netns.create(path)
+        first = True
+        for index, name in enumerate(list(c.networks)):
+            n = self.get(c.networks[name].get("NetworkID") or name)
+            self._connect_endpoint(c, n, path, f"eth{index}", default_route=first)
+            first = False
+        self._publish(c)
+        self.apply_rules()
+        c.sandbox = path
+        self._save(c)
+        for name in c.networks:
+            n = self.get(name)
+            self.events.publish("network", "connect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    def _connect_endpoint(self, c: Container, n: Network, sandbox: str, ifname: str, default_route: bool) -> None:
+        ep = c.networks.get(n.name) or _endpoint(n)
+        pool = n.pool
+        wanted = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
+        address = self.ipam.allocate(n.id, pool, c.id, wanted)
+        try:
+            mac = links.attach(n.bridge, sandbox, host_ifname(c.id, n.id), ifname,
+                               ipaddress.IPv4Interface(f"{address}/{pool.subnet.prefixlen}"),
+                               pool.gateway if default_route and not n.internal else None)
+        except BaseException:
+            self.ipam.release(n.id, c.id)
+            raise
+        names = [c.name, c.id[:12], *(ep.get("Aliases") or [])] if n.user_defined else None
+        ep.update({"NetworkID": n.id, "EndpointID": hashlib.sha256((c.id + n.id + str(time.time())).encode()).hexdigest(),
+                   "Gateway": str(pool.gateway), "IPAddress": str(address), "IPPrefixLen": pool.subnet.prefixlen,
+                   "MacAddress": mac, "DNSNames": names})
+        c.networks[n.name] = ep
+
+    def _publish(self, c: Container) -> None:
+        requests = plan_bindings(c.host_config.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
+                                 bool(c.host_config.get("PublishAllPorts")))
+        c.ports = [b.to_json() for b in self.ports.allocate(c.id, requests)] if requests else []
+
+    async def teardown(self, c: Container) -> None:
+        """After the container's process is gone (or failed to start)."""
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode in ("host", "none") or mode.startswith("container:"):
+            return
+        await self.dns.detach(c.id)
+        await asyncio.to_thread(self._teardown_sync, c)
+
+    def _teardown_sync(self, c: Container) -> None:
+        self.ports.release(c.id)
+        had = bool(c.ports)
+        c.ports = []
+        for name, ep in (c.networks or {}).items():
+            if ep.get("NetworkID"):
+                links.detach(host_ifname(c.id, ep["NetworkID"]))
+                self.ipam.release(ep["NetworkID"], c.id)
+                if ep.get("IPAddress"):
+                    self.events.publish("network", "disconnect", ep["NetworkID"],
+                                        {"container": c.id, "name": name, "type": "bridge"})
+            ep.update({"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+                       "DNSNames": None})
+        netns.delete(self.sandbox_path(c))
+        self.ipam.release_owner(c.id)
+        self._save(c)
+        if had or c.networks:
+            self.apply_rules()
+
+    async def resume(self, c: Container) -> str:
+        """A container still running after a daemon restart: hold its ports and
+        answer its names again; the namespace it runs in."""
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode == "host":
+            return "host"
+        if mode == "none" or mode.startswith("container:"):
+            return ""
+        if c.ports:
+            self.ports.restore(c.id, [PortBinding.from_json(b) for b in c.ports])
+        await self._attach_dns(c)
+        return self.sandbox_path(c)
+
+    def _exists(self, ref: str) -> bool:
+        try:
+            self.get(ref)
+            return True
+        except errors.NotFound:
+            return False
+
+    def forget(self, c: Container) -> None:
+        """A container removed: nothing of it may stay allocated."""
+        self.ipam.release_owner(c.id)
+        self.ports.release(c.id)
+
+    def etc_view(self, c: Container, peer: Callable[[str], Container]) -> EtcNetwork:
+        """What /etc/hosts and /etc/resolv.conf need from the networks."""
+        default = self.get("bridge")
+        peers: dict[str, str] = {}
+        for link in c.host_config.get("Links") or []:
+            name, _, alias = link.partition(":")
+            try:
+                other = peer(name.lstrip("/"))
+            except errors.NotFound:
+                raise errors.InvalidArgument(f"could not get container for {name.lstrip('/')}") from None
+            shared = next((ep.get("IPAddress") for net, ep in (other.networks or {}).items()
+                           if net in (c.networks or {}) and ep.get("IPAddress")), "")
+            if not shared:
+                raise errors.InvalidArgument(f"Cannot link to /{other.name}, as it does not belong to the "
+                                             "default network" if not other.state.running else
+                                             f"Cannot link to /{other.name}: it shares no network with this container")
+            label = alias.split("/")[-1] if alias else other.name
+            peers[f"{label} {other.name}" if label != other.name else other.name] = shared
+        user = any(self._exists(name) and self.get(name).user_defined for name in (c.networks or {}))
+        return EtcNetwork(peers, default.gateway, user)
+
+    # -- connect and disconnect ------------------------------------------------------
+
+    async def connect(self, ref: str, c: Container, config: dict | None) -> None:
+        n = self.get(ref)
+        config = config or {}
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise errors.Forbidden(f"container sharing network namespace with another container or host cannot be connected to any other network")
+        if n.driver != "bridge":
+            raise errors.Forbidden("container cannot be disconnected from host network or connected to host network")
+        if n.name in (c.networks or {}):
+            raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
+        wanted = ((config.get("IPAMConfig") or {}).get("IPv4Address") or "")
+        if wanted and not n.user_defined:
+            raise errors.InvalidArgument("user specified IP address is supported on user defined networks only")
+        if wanted:
+            _check_inside(n, wanted)
+        ep = _endpoint(n, list(config.get("Aliases") or []), config.get("IPAMConfig"))
+        c.networks[n.name] = ep
+        if not c.state.running:
+            self._save(c)
+            return
+        try:
+            index = len(c.networks) - 1
+            await asyncio.to_thread(self._connect_endpoint, c, n, self.sandbox_path(c), f"eth{index}",
+                                    not any(e.get("IPAddress") for k, e in c.networks.items() if k != n.name))
+            await self._attach_dns(c)
+            await asyncio.to_thread(self.apply_rules)
+        except BaseException:
+            c.networks.pop(n.name, None)
+            self._save(c)
+            raise
+        self._save(c)
+        self.events.publish("network", "connect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    async def disconnect(self, ref: str, c: Container, force: bool = False) -> None:
+        n = self.get(ref)
+        if n.name not in (c.networks or {}):
+            raise errors.Forbidden(f"container {c.id} is not connected to network {n.name}")
+        ep = c.networks[n.name]
+        if c.state.running and ep.get("IPAddress"):
+            await asyncio.to_thread(links.detach, host_ifname(c.id, n.id))
+            self.ipam.release(n.id, c.id)
+        del c.networks[n.name]
+        if c.host_config.get("NetworkMode") == n.name:
+            # docker keeps NetworkMode pointing at the network; the container then runs without it
+            pass
+        self._save(c)
+        await asyncio.to_thread(self.apply_rules)
+        self.events.publish("network", "disconnect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    # -- names ------------------------------------------------------------------------
+
+    def resolve_name(self, container_id: str, name: str, qtype: int) -> list[str] | None:
+        """The embedded DNS's question: what ``name`` means to this container.
+        Only on user-defined networks the container shares with the target."""
+        me = next((c for c in self._containers() if c.id == container_id), None)
+        if me is None:
+            return None
+        name = name.rstrip(".").lower()
+        found: list[str] = []
+        matched = False
+        for net_name, my_ep in (me.networks or {}).items():
+            if not my_ep.get("IPAddress") or not my_ep.get("DNSNames"):
+                continue
+            for other in self._containers():
+                ep = (other.networks or {}).get(net_name)
+                if not ep or not ep.get("IPAddress") or not other.state.running:
+                    continue
+                if name in [d.lower() for d in ep.get("DNSNames") or []]:
+                    matched = True
+                    found.append(ep["IPAddress"])
+        if not matched:
+            return None
+        return found if qtype == 1 else []
+
+    # -- rules --------------------------------------------------------------------------
+
+    def apply_rules(self) -> None:
+        networks = [nft.BridgeNetwork(n.bridge, ipaddress.IPv4Network(n.subnet), ipaddress.IPv4Address(n.gateway),
+                                      n.internal)
+                    for n in self._all() if n.driver == "bridge"]
+        publications = []
+        bridges = {n.name: n for n in self._all()}
+        for c in self._containers():
+            if not c.ports or not c.networks:
+                continue
+            name, ep = next(iter(c.networks.items()))
+            if not ep.get("IPAddress") or name not in bridges:
+                continue
+            for b in c.ports:
+                publications.append(nft.Publication.from_binding(PortBinding.from_json(b),
+                                                                 ipaddress.IPv4Address(ep["IPAddress"]),
+                                                                 bridges[name].bridge))
+        nft.apply(nft.render(self.table, networks, publications))
+
+
+def _labels_match(labels: dict, wanted: Iterable[str]) -> bool:
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def _created_ts(created: str) -> float:
+    from ..units import parse_rfc3339
+
+    return parse_rfc3339(created)
+
+
+def _check_inside(n: Network, address: str) -> None:
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid IPv4 address: {address}") from None
+    if not n.pool.contains(ip):
+        raise errors.InvalidArgument(f"no configured subnet or ip-range contain the IP address {address}")
