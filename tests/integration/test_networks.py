@@ -105,6 +105,9 @@ def test_guide_example_names_aliases_and_isolation(dy, net):
     veth = host_ifname(cid, doc["Id"])
     assert veth in links_snapshot()
     dy("rm", "-f", "dyt-database")
+    deadline = time.time() + 5  # the veth goes with the namespace, which the kernel cleans up soon after
+    while veth in links_snapshot() and time.time() < deadline:
+        time.sleep(0.05)
     assert veth not in links_snapshot()
 
 

@@ -39,10 +39,12 @@ def test_own_mount_namespace_and_rootfs(dy):
     assert dy("run", "--rm", "busybox", "test", "-e", "/work").returncode == 1
 
 
-def test_network_namespace_has_only_loopback(dy):
+def test_network_namespace_is_the_containers_own(dy):
     r = dy("run", "--rm", "busybox", "cat", "/proc/net/dev")
-    ifaces = [line.split(":")[0].strip() for line in out(r).splitlines()[2:]]
-    assert ifaces == ["lo"]
+    ifaces = sorted(line.split(":")[0].strip() for line in out(r).splitlines()[2:])
+    assert ifaces == ["eth0", "lo"]  # the default bridge's endpoint, nothing of the host's
+    r = dy("run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev")
+    assert [line.split(":")[0].strip() for line in out(r).splitlines()[2:]] == ["lo"]
 
 
 def test_exit_codes(dy):

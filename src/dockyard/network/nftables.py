@@ -131,6 +131,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+$")
 _LOOPBACK = IPv4Network("127.0.0.0/8")
+_OWNER = re.compile(r"^[A-Za-z0-9_./+-]{1,120}$")
 _ANY = IPv4Address("0.0.0.0")
 
 
@@ -209,7 +210,8 @@ class Ruleset:
     udp_ports: tuple[int, ...] = ()
 
 
-def render(table: str, networks: Iterable[BridgeNetwork], publications: Iterable[Publication]) -> Ruleset:
+def render(table: str, networks: Iterable[BridgeNetwork], publications: Iterable[Publication],
+           owner: str = "") -> Ruleset:
     """The whole table for these networks and publications (pure).
 
     The output does not depend on the order of the inputs.  Raises
@@ -262,9 +264,29 @@ def render(table: str, networks: Iterable[BridgeNetwork], publications: Iterable
         _chain("nat-postrouting", "type nat hook postrouting priority srcnat; policy accept;", postrouting),
         _chain("forward", "type filter hook forward priority filter; policy accept;", forward),
     ]
-    text = f"table ip {table} {{\n" + "\n\n".join(chains) + "\n}\n"
+    if owner and not _OWNER.match(owner):
+        raise InvalidArgument(f"unusable table owner {owner!r}")
+    head = f'\tcomment "{owner}"\n' if owner else ""
+    text = f"table ip {table} {{\n" + head + "\n\n".join(chains) + "\n}\n"
     return Ruleset(table, text, tuple((b, "route_localnet", "1") for b in published_bridges),
                    tuple(sorted({p.host_port for p in pubs if p.proto == "udp"})))
+
+
+def owned_tables(prefix: str = DEFAULT_TABLE) -> list[tuple[str, str, set[str]]]:
+    """(name, owner comment, bridges its rules name) of every ``ip`` table
+    whose name starts with ``prefix``: what a daemon needs to sweep the
+    tables of daemons whose data roots are gone (tests, acceptance runs)."""
+    listing = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True)
+    out = []
+    for line in listing.stdout.splitlines():
+        name = line.split()[-1] if line.startswith("table ip ") else ""
+        if not name.startswith(prefix):
+            continue
+        text = subprocess.run(["nft", "list", "table", "ip", name], capture_output=True, text=True).stdout
+        owner = re.search(r'^\s*comment "([^"]*)"', text, re.M)
+        bridges = set(re.findall(r'oifname "([^"]+)"', text))
+        out.append((name, owner.group(1) if owner else "", bridges))
+    return out
 
 
 def apply(ruleset: Ruleset) -> None:

@@ -16,6 +16,7 @@ removal, never by polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -268,6 +269,13 @@ class ContainerService:
             raise
         shim_pid = await spawn_shim(self.forkserver, self._spawn_lock, shim_config)
         shim = ShimClient(paths.shim_socket)
+        if self.networks:
+            try:
+                await self.networks.ready(c)  # its interfaces, before its process runs
+            except BaseException:
+                with contextlib.suppress(errors.DockyardError, OSError):
+                    await shim.request("kill", signal=_signal.SIGKILL)
+                raise
         await self.attaches.connect(c.id, shim)
         w = self._w(c.id)
         w.exited = asyncio.Event()
@@ -338,13 +346,15 @@ class ContainerService:
             return
         manual = c.id in self._stopping or c.state.manually_stopped
         self._stopping.discard(c.id)
+        # While it still looks running, so that no waiter sees the exit (and
+        # removes the container, or its network) before its endpoints are gone.
+        await self._release_network(c)
         c.state = ContainerState(
             status="exited", pid=0, exit_code=int(result.get("exit_code", 255)),
             error=result.get("error") or "", oom_killed=bool(result.get("oom_killed")),
             started_at=c.state.started_at, finished_at=result.get("finished_at") or now_rfc3339(),
             manually_stopped=manual, health=c.state.health,
         )
-        await self._release_network(c)
         for callback in self.on_exit:
             callback(c)
         policy = RestartPolicy.from_api(c.host_config.get("RestartPolicy"))

@@ -156,6 +156,7 @@ class NetworkService:
         self.ipam = Ipam(db)
         self.ports = PortAllocator()
         self.dns = EmbeddedDNS(self.resolve_name)
+        self._pending: dict[str, asyncio.Future] = {}  # wiring in progress, by container id
         self.netns_dir = os.path.join(root.root, "netns")
         os.makedirs(self.netns_dir, exist_ok=True)
         db.ensure_schema(SCHEMA)
@@ -218,10 +219,26 @@ class NetworkService:
 
     async def start(self) -> None:
         """Daemon start: every bridge present, the rules rendered from the records."""
+        await asyncio.to_thread(self._sweep_orphans)
         for n in self._all():
             if n.driver == "bridge":
                 await asyncio.to_thread(self._ensure_bridge, n)
         await asyncio.to_thread(self.apply_rules)
+
+    def _sweep_orphans(self) -> None:
+        """Tables (and their bridges) of daemons whose data root is gone —
+        temporary daemons of tests and checks: nothing will ever remove them."""
+        for table, owner, bridges in nft.owned_tables():
+            if table == self.table or not owner or os.path.exists(os.path.join(owner, "metadata.db")):
+                continue
+            for bridge in bridges:
+                if bridge.startswith(("dy0-", "br-")):
+                    try:
+                        links.delete_bridge(bridge)
+                    except errors.DockyardError:
+                        pass
+            nft.remove(table)
+            log.info("removed the network rules and bridges of %s (its data root is gone)", owner)
 
     def _ensure_bridge(self, n: Network) -> None:
         pool = n.pool
@@ -403,8 +420,13 @@ class NetworkService:
         return os.path.join(self.netns_dir, c.id)
 
     async def setup(self, c: Container, peer: Callable[[str], Container]) -> str | None:
-        """Before the container's process starts: its network namespace, as
-        the runtime should join it ("host", a path, or None for a new one)."""
+        """Before the container's process is made: its network namespace, as
+        the runtime should join it ("host", a path, or None for a new one).
+
+        For bridge networks this makes the namespace and takes the addresses
+        (the /etc files need them) and then wires the rest — veths, published
+        ports, rules, name server — in the background while the shim starts;
+        :meth:`ready` waits for that before the process runs."""
         mode = c.host_config.get("NetworkMode") or "bridge"
         if mode == "host":
             return "host"
@@ -416,12 +438,22 @@ class NetworkService:
                 raise errors.Conflict(f"cannot join network of a non running container: {other.id}")
             return f"/proc/{other.state.pid}/ns/net"
         try:
-            await asyncio.to_thread(self._setup_sync, c)
-            await self._attach_dns(c)
+            await asyncio.to_thread(self._prepare_sync, c)
         except BaseException:
             await self.teardown(c)
             raise
+        self._pending[c.id] = asyncio.ensure_future(self._wire(c))
         return self.sandbox_path(c)
+
+    async def ready(self, c: Container) -> None:
+        """The wiring :meth:`setup` started is done; its error if it failed."""
+        task = self._pending.pop(c.id, None)
+        if task is not None:
+            await task
+
+    async def _wire(self, c: Container) -> None:
+        await asyncio.to_thread(self._wire_sync, c)
+        await self._attach_dns(c)
 
     async def _attach_dns(self, c: Container) -> None:
         """The embedded name server, for a container on any user-defined
@@ -434,39 +466,50 @@ class NetworkService:
         await self.dns.attach(c.id, self.sandbox_path(c), forward=not all(n.internal for n in nets),
                               upstreams=list(c.host_config.get("Dns") or []) or None)
 
-    def _setup_sync(self, c: Container) -> None:
+    def _prepare_sync(self, c: Container) -> None:
+        netns.create(self.sandbox_path(c))
+        for name in list(c.networks):
+            self._address_endpoint(c, self.get(c.networks[name].get("NetworkID") or name))
+        c.sandbox = self.sandbox_path(c)
+
+    def _wire_sync(self, c: Container) -> None:
         path = self.sandbox_path(c)
-        netns.create(path)
-        first = True
         for index, name in enumerate(list(c.networks)):
-            n = self.get(c.networks[name].get("NetworkID") or name)
-            self._connect_endpoint(c, n, path, f"eth{index}", default_route=first)
-            first = False
+            self._wire_endpoint(c, self.get(name), path, f"eth{index}", default_route=index == 0)
         self._publish(c)
-        self.apply_rules()
-        c.sandbox = path
+        if c.ports:  # without publications the table does not change
+            self.apply_rules()
         self._save(c)
         for name in c.networks:
             n = self.get(name)
             self.events.publish("network", "connect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
 
-    def _connect_endpoint(self, c: Container, n: Network, sandbox: str, ifname: str, default_route: bool) -> None:
+    def _address_endpoint(self, c: Container, n: Network) -> None:
+        """An address from IPAM and the endpoint's settings (before its veth exists)."""
         ep = c.networks.get(n.name) or _endpoint(n)
         pool = n.pool
         wanted = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
         address = self.ipam.allocate(n.id, pool, c.id, wanted)
-        try:
-            mac = links.attach(n.bridge, sandbox, host_ifname(c.id, n.id), ifname,
-                               ipaddress.IPv4Interface(f"{address}/{pool.subnet.prefixlen}"),
-                               pool.gateway if default_route and not n.internal else None)
-        except BaseException:
-            self.ipam.release(n.id, c.id)
-            raise
         names = [c.name, c.id[:12], *(ep.get("Aliases") or [])] if n.user_defined else None
         ep.update({"NetworkID": n.id, "EndpointID": hashlib.sha256((c.id + n.id + str(time.time())).encode()).hexdigest(),
                    "Gateway": str(pool.gateway), "IPAddress": str(address), "IPPrefixLen": pool.subnet.prefixlen,
-                   "MacAddress": mac, "DNSNames": names})
+                   "MacAddress": links.mac_for(address), "DNSNames": names})
         c.networks[n.name] = ep
+
+    def _wire_endpoint(self, c: Container, n: Network, sandbox: str, ifname: str, default_route: bool) -> None:
+        ep = c.networks[n.name]
+        pool = n.pool
+        attach = lambda: links.attach(n.bridge, sandbox, host_ifname(c.id, n.id), ifname,  # noqa: E731
+                                      ipaddress.IPv4Interface(f"{ep['IPAddress']}/{pool.subnet.prefixlen}"),
+                                      pool.gateway if default_route and not n.internal else None,
+                                      mac=ep["MacAddress"])
+        try:
+            attach()
+        except errors.Conflict:
+            # The previous run's host end, still going away with its
+            # namespace (teardown lets the kernel delete it): delete it now.
+            links.detach(host_ifname(c.id, n.id))
+            attach()
 
     def _publish(self, c: Container) -> None:
         requests = plan_bindings(c.host_config.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
@@ -478,6 +521,9 @@ class NetworkService:
         mode = c.host_config.get("NetworkMode") or "bridge"
         if mode in ("host", "none") or mode.startswith("container:"):
             return
+        task = self._pending.pop(c.id, None)
+        if task is not None:
+            await asyncio.wait([task])
         await self.dns.detach(c.id)
         await asyncio.to_thread(self._teardown_sync, c)
 
@@ -485,9 +531,11 @@ class NetworkService:
         self.ports.release(c.id)
         had = bool(c.ports)
         c.ports = []
+        # The veths are not deleted one by one (each costs the kernel ~20 ms):
+        # they go with the namespace, which dies once its mount is gone and
+        # the container's processes and name server sockets are.
         for name, ep in (c.networks or {}).items():
             if ep.get("NetworkID"):
-                links.detach(host_ifname(c.id, ep["NetworkID"]))
                 self.ipam.release(ep["NetworkID"], c.id)
                 if ep.get("IPAddress"):
                     self.events.publish("network", "disconnect", ep["NetworkID"],
@@ -497,7 +545,7 @@ class NetworkService:
         netns.delete(self.sandbox_path(c))
         self.ipam.release_owner(c.id)
         self._save(c)
-        if had or c.networks:
+        if had:
             self.apply_rules()
 
     async def resume(self, c: Container) -> str:
@@ -509,7 +557,8 @@ class NetworkService:
         if mode == "none" or mode.startswith("container:"):
             return ""
         if c.ports:
-            self.ports.restore(c.id, [PortBinding.from_json(b) for b in c.ports])
+            for problem in self.ports.restore(c.id, [PortBinding.from_json(b) for b in c.ports]):
+                log.warning("container %s: %s", c.id[:12], problem)
         await self._attach_dns(c)
         return self.sandbox_path(c)
 
@@ -570,8 +619,9 @@ class NetworkService:
             return
         try:
             index = len(c.networks) - 1
-            await asyncio.to_thread(self._connect_endpoint, c, n, self.sandbox_path(c), f"eth{index}",
-                                    not any(e.get("IPAddress") for k, e in c.networks.items() if k != n.name))
+            first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != n.name)
+            await asyncio.to_thread(self._address_endpoint, c, n)
+            await asyncio.to_thread(self._wire_endpoint, c, n, self.sandbox_path(c), f"eth{index}", first)
             await self._attach_dns(c)
             await asyncio.to_thread(self.apply_rules)
         except BaseException:
@@ -634,13 +684,13 @@ class NetworkService:
             if not c.ports or not c.networks:
                 continue
             name, ep = next(iter(c.networks.items()))
-            if not ep.get("IPAddress") or name not in bridges:
-                continue
+            if not ep.get("IPAddress") or name not in bridges or bridges[name].internal:
+                continue  # docker publishes nothing from an internal network
             for b in c.ports:
                 publications.append(nft.Publication.from_binding(PortBinding.from_json(b),
                                                                  ipaddress.IPv4Address(ep["IPAddress"]),
                                                                  bridges[name].bridge))
-        nft.apply(nft.render(self.table, networks, publications))
+        nft.apply(nft.render(self.table, networks, publications, owner=os.path.realpath(self.root.root)))
 
 
 def _labels_match(labels: dict, wanted: Iterable[str]) -> bool:
