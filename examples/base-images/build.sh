@@ -14,8 +14,8 @@
 #
 # Uses `dockyard` from PATH or the repository's .venv (DOCKYARD=... to override;
 # DOCKYARD=docker with DOCKER_HOST and DOCKER_BUILDKIT=0 builds the same images on a
-# Docker daemon).  RUN steps need the Debian mirror: until dockyard has its bridge
-# network, builds run with --network host (BUILD_NETWORK= to use the daemon's default).
+# Docker daemon).  RUN steps reach the Debian mirror through the default bridge's NAT
+# (BUILD_NETWORK=host uses the host's network, as a Docker daemon without a bridge needs).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +24,7 @@ DOCKYARD=${DOCKYARD:-}
 if [[ -z $DOCKYARD ]]; then
   if [[ -x $repo/.venv/bin/dockyard ]]; then DOCKYARD=$repo/.venv/bin/dockyard; else DOCKYARD=dockyard; fi
 fi
-BUILD_NETWORK=${BUILD_NETWORK-host}
+BUILD_NETWORK=${BUILD_NETWORK-}
 EXTRA_CA_DIR=${EXTRA_CA_DIR-/usr/local/share/ca-certificates}
 stage=$(mktemp -d /tmp/dockyard-base-images.XXXXXX)
 trap 'rm -rf "$stage"' EXIT

@@ -6,10 +6,9 @@
 #
 #   examples/flask-app/demo.sh      (DOCKYARD_HOST or the default socket; the daemon must run)
 #
-# Networking: dockyard has no bridge network yet, so the container runs with
-# --network host and the app answers on the host's 127.0.0.1:5000 (with bridges it
-# becomes `-p 5000:5000`).  The builds use --network host too: their RUN steps fetch
-# from the Debian mirror and PyPI (BUILD_NETWORK= leaves the choice to the daemon).
+# Networking: the container runs on the default bridge with its port published on
+# 127.0.0.1:5000; the builds' RUN steps reach the Debian mirror and PyPI through the
+# bridge's NAT (BUILD_NETWORK=host would use the host's network instead).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +18,7 @@ if [[ -z $DOCKYARD ]]; then
   if [[ -x $repo/.venv/bin/dockyard ]]; then DOCKYARD=$repo/.venv/bin/dockyard; else DOCKYARD=dockyard; fi
 fi
 export DOCKYARD
-BUILD_NETWORK=${BUILD_NETWORK-host}
+BUILD_NETWORK=${BUILD_NETWORK-}
 image=flask-app name=flask-demo port=5000
 
 "$DOCKYARD" version >/dev/null 2>&1 || { echo "dockyardd does not answer (make daemon)" >&2; exit 1; }
@@ -35,7 +34,7 @@ echo "building $image from examples/flask-app"
 
 "$DOCKYARD" rm -f "$name" >/dev/null 2>&1 || true
 trap '"$DOCKYARD" rm -f "$name" >/dev/null 2>&1 || true' EXIT
-"$DOCKYARD" run -d --network host --name "$name" "$image" >/dev/null
+"$DOCKYARD" run -d -p 127.0.0.1:$port:$port --name "$name" "$image" >/dev/null
 echo "started $name; waiting for http://127.0.0.1:$port/health"
 for _ in $(seq 1 100); do
   if health=$(curl -sf "http://127.0.0.1:$port/health" 2>/dev/null); then break; fi
@@ -49,4 +48,4 @@ echo "GET /health -> $health"
 echo "GET /       -> $(curl -sf "http://127.0.0.1:$port/")"
 "$DOCKYARD" rm -f "$name" >/dev/null
 trap - EXIT
-echo "removed $name (the image $image stays: dockyard run -d --network host $image)"
+echo "removed $name (the image $image stays: dockyard run -d -p 5000:5000 $image)"
