@@ -68,6 +68,7 @@ test-unit: install
 bench: daemon
 	bench/run_latency.sh
 	bench/build_cache.sh
+	bench/network.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
