@@ -95,6 +95,7 @@ def test_guide_example_names_aliases_and_isolation(dy, net):
     r = dy("run", "--rm", "--network", "dyt-other", "busybox", "sh", "-c",
            f"timeout 2 wget -qO- http://{ip}/; echo rc=$?; nslookup dyt-database 127.0.0.11 >/dev/null 2>&1; echo ns=$?")
     assert "pong" not in out(r) and "ns=1" in out(r), out(r)
+    assert ok(dy("ps", "--filter", "network=dyt-app-network", "--format", "{{.Names}}")) == "dyt-database"
     doc = json.loads(ok(dy("network", "inspect", "dyt-app-network")))[0]
     assert doc["Containers"][cid]["Name"] == "dyt-database"
     assert doc["Containers"][cid]["IPv4Address"] == f"{ip}/24"
@@ -169,6 +170,7 @@ def test_every_publish_form_from_the_host(dy, net):
     assert "80/tcp -> 127.0.0.1:18180" in ports and "80/tcp -> 0.0.0.0:18181" in ports
     listing = ok(dy("ps", "--filter", "name=dyt-pub", "--format", "{{.Ports}}"))
     assert "127.0.0.1:18180->80/tcp" in listing
+    assert ok(dy("ps", "--filter", "publish=18181", "--format", "{{.Names}}")) == "dyt-pub"
     inspect = json.loads(ok(dy("inspect", "dyt-pub")))[0]["NetworkSettings"]["Ports"]
     assert {"HostIp": "127.0.0.1", "HostPort": "18180"} in inspect["80/tcp"]
     # Hairpin: another container reaches the published port through the host's address.

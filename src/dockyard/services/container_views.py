@@ -178,7 +178,34 @@ def _matches(c: Container, filters: dict, image_ids_for) -> bool:
                 ids |= image_ids_for(v)
             if c.image_id not in ids and c.image not in values:
                 return False
+        if key == "network":
+            nets = c.networks or {}
+            ids = {ep.get("NetworkID", "") for ep in nets.values()}
+            if not any(v in nets or any(i and i.startswith(v) for i in ids) for v in values):
+                return False
+        if key in ("publish", "expose"):
+            if not any(_port_matches(c, key, v) for v in values):
+                return False
     return True
+
+
+def _port_matches(c: Container, key: str, value: str) -> bool:
+    """``publish=8080[/tcp]`` (a host port) and ``expose=80[/tcp]`` (a container
+    port), each also a range ``8000-8010``."""
+    spec, _, proto = value.partition("/")
+    low, _, high = spec.partition("-")
+    try:
+        start, end = int(low), int(high or low)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid filter '{key}={value}'") from None
+    if key == "publish":
+        ports = [(b["host_port"], b["proto"]) for b in (c.ports or []) if c.state.running]
+    else:
+        ports = []
+        for k in (c.config.get("ExposedPorts") or {}):
+            port, _, p = k.partition("/")
+            ports.append((int(port), p or "tcp"))
+    return any(start <= port <= end and (not proto or p == proto) for port, p in ports)
 
 
 def labels_match(labels: dict, filters: list[str]) -> bool:
