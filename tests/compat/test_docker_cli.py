@@ -117,3 +117,141 @@ def test_classic_build(daemon, tmp_path):
         assert daemon.docker("image", "inspect", "dk-built:bad").returncode != 0
     finally:
         daemon.docker("rmi", "dk-built:1")
+
+
+# --- networking (issue 5) -------------------------------------------------------
+
+_HTTPD = "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def _until(check, timeout: float = 10.0, interval: float = 0.2):
+    """check() until it returns something truthy or timeout passes; returns its last value."""
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value or time.time() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def _wget_from(daemon, network: str, url: str) -> subprocess.CompletedProcess:
+    return daemon.docker("run", "--rm", "--network", network, "busybox", "sh", "-c", f"timeout 5 wget -qO- {url}", timeout=30)
+
+
+def _http_get(url: str) -> bytes | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.read()
+    except OSError:
+        return None
+
+
+def test_network_create_ls_inspect_names_and_rm(daemon):
+    """`network create --subnet`, `ls --format`, `inspect` listing the container, a
+    container reaching another by name over DNS, and `network rm` refused while the
+    network has an endpoint, then accepted."""
+    try:
+        r = daemon.docker("network", "create", "--subnet", "10.249.31.0/24", "dkt-net")
+        assert r.returncode == 0, r.stderr
+        net_id = r.stdout.decode().strip()
+        assert len(net_id) == 64, r.stdout
+        listing = daemon.docker("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+        assert listing.returncode == 0, listing.stderr
+        assert "dkt-net bridge local" in listing.stdout.decode().splitlines()
+        ids = daemon.docker("network", "ls", "-q", "--no-trunc", "--filter", "name=dkt-net").stdout.decode().split()
+        assert ids == [net_id]
+        subnet = daemon.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{.Driver}}", "dkt-net")
+        assert subnet.stdout == b"10.249.31.0/24 bridge\n", subnet.stderr
+
+        r = daemon.docker("run", "-d", "--network", "dkt-net", "--name", "dkt-web", "busybox", "sh", "-c", _HTTPD.format(text="hello-by-name"))
+        assert r.returncode == 0, r.stderr
+        members = daemon.docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "dkt-net")
+        name, address = members.stdout.decode().split()
+        assert name == "dkt-web" and address.startswith("10.249.31.") and address.endswith("/24"), members.stdout
+        ip = daemon.docker("inspect", "-f", '{{(index .NetworkSettings.Networks "dkt-net").IPAddress}}', "dkt-web")
+        assert address == ip.stdout.decode().strip() + "/24"
+
+        got = _until(lambda: _wget_from(daemon, "dkt-net", "http://dkt-web/").stdout)
+        assert got == b"hello-by-name\n"
+
+        refused = daemon.docker("network", "rm", "dkt-net")
+        assert refused.returncode != 0
+        assert b"has active endpoints" in refused.stderr, refused.stderr
+        assert "dkt-net" in daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
+
+        assert daemon.docker("rm", "-f", "dkt-web").returncode == 0
+        r = daemon.docker("network", "rm", "dkt-net")
+        assert r.returncode == 0 and r.stdout == b"dkt-net\n", r.stderr
+        assert "dkt-net" not in daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
+        assert daemon.docker("network", "inspect", "dkt-net").returncode != 0
+    finally:
+        daemon.docker("rm", "-f", "dkt-web")
+        daemon.docker("network", "rm", "dkt-net")
+
+
+def test_published_port_reached_from_the_host_and_port_command(daemon):
+    """`run -p 127.0.0.1:PORT:80` answers on the host's loopback; `port` and `ps` show it."""
+    try:
+        r = daemon.docker("run", "-d", "--name", "dkt-pub", "-p", "127.0.0.1:18310:80", "busybox", "sh", "-c", _HTTPD.format(text="hello-published"))
+        assert r.returncode == 0, r.stderr
+        assert _until(lambda: _http_get("http://127.0.0.1:18310/")) == b"hello-published\n"
+        assert daemon.docker("port", "dkt-pub").stdout == b"80/tcp -> 127.0.0.1:18310\n"
+        assert daemon.docker("port", "dkt-pub", "80").stdout == b"127.0.0.1:18310\n"
+        assert daemon.docker("port", "dkt-pub", "80/tcp").stdout == b"127.0.0.1:18310\n"
+        missing = daemon.docker("port", "dkt-pub", "81")
+        assert missing.returncode != 0 and b"No public port '81" in missing.stderr, missing.stderr
+        ports = daemon.docker("ps", "--filter", "name=dkt-pub", "--format", "{{.Ports}}")
+        assert ports.stdout == b"127.0.0.1:18310->80/tcp\n"
+        bindings = daemon.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "dkt-pub")
+        assert bindings.stdout.strip() == b'{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18310"}]}'
+        assert daemon.docker("rm", "-f", "dkt-pub").returncode == 0
+        # the port is given back with the container
+        assert _until(lambda: _http_get("http://127.0.0.1:18310/") is None, timeout=5)
+    finally:
+        daemon.docker("rm", "-f", "dkt-pub")
+
+
+def test_network_connect_and_disconnect(daemon):
+    """`network connect --alias` makes a running container reachable from another
+    network by name and alias; `network disconnect` takes that away again."""
+    try:
+        for net, subnet in (("dkt-front", "10.249.32.0/24"), ("dkt-back", "10.249.33.0/24")):
+            r = daemon.docker("network", "create", "--subnet", subnet, net)
+            assert r.returncode == 0, r.stderr
+        r = daemon.docker("run", "-d", "--network", "dkt-back", "--name", "dkt-api", "busybox", "sh", "-c", _HTTPD.format(text="hello-api"))
+        assert r.returncode == 0, r.stderr
+        r = daemon.docker("run", "-d", "--network", "dkt-front", "--name", "dkt-client", "busybox", "sleep", "300")
+        assert r.returncode == 0, r.stderr
+
+        def fetch(url):
+            return daemon.docker("exec", "dkt-client", "sh", "-c", f"timeout 5 wget -qO- {url}", timeout=30)
+
+        before = fetch("http://dkt-api/")
+        assert before.returncode != 0 and before.stdout == b""
+
+        r = daemon.docker("network", "connect", "--alias", "dkt-api-alias", "dkt-front", "dkt-api")
+        assert r.returncode == 0, r.stderr
+        assert _until(lambda: fetch("http://dkt-api-alias/").stdout) == b"hello-api\n"
+        assert fetch("http://dkt-api/").stdout == b"hello-api\n"
+        nets = daemon.docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "dkt-api")
+        assert sorted(nets.stdout.decode().split()) == ["dkt-back", "dkt-front"]
+        aliases = daemon.docker("inspect", "-f", '{{(index .NetworkSettings.Networks "dkt-front").Aliases}}', "dkt-api")
+        assert "dkt-api-alias" in aliases.stdout.decode(), aliases.stdout
+        members = daemon.docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "dkt-front")
+        assert sorted(members.stdout.decode().split()) == ["dkt-api", "dkt-client"]
+
+        r = daemon.docker("network", "disconnect", "dkt-front", "dkt-api")
+        assert r.returncode == 0, r.stderr
+        after = fetch("http://dkt-api-alias/")
+        assert after.returncode != 0 and after.stdout == b""
+        nets = daemon.docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "dkt-api")
+        assert nets.stdout.decode().split() == ["dkt-back"]
+        again = daemon.docker("network", "disconnect", "dkt-front", "dkt-api")
+        assert again.returncode != 0 and b"is not connected to network dkt-front" in again.stderr, again.stderr
+        # still served on the network it kept
+        assert _wget_from(daemon, "dkt-back", "http://dkt-api/").stdout == b"hello-api\n"
+    finally:
+        daemon.docker("rm", "-f", "dkt-api", "dkt-client")
+        daemon.docker("network", "rm", "dkt-front", "dkt-back")

@@ -112,3 +112,106 @@ def test_images_build(client, tmp_path):
             client.images.build(path=str(tmp_path), tag="py-built:bad")
     finally:
         client.images.remove("py-built:1")
+
+
+# --- networking (issue 5) -------------------------------------------------------
+
+_PY_HTTPD = "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def _py_until(check, timeout: float = 10.0, interval: float = 0.2):
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value or time.time() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def _py_wget(client, network: str, url: str) -> bytes:
+    """What a container on `network` gets from `url` (b"" when it cannot)."""
+    try:
+        return client.containers.run("busybox", ["sh", "-c", f"timeout 5 wget -qO- {url}"], network=network, remove=True)
+    except docker.errors.ContainerError:
+        return b""
+
+
+def test_networks_create_connect_alias_disconnect_remove(client):
+    """networks.create with an IPAM config, network.connect with aliases, a container
+    resolving the alias, network.containers, network.disconnect, network.remove."""
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.249.41.0/24", gateway="10.249.41.254")])
+    net = client.networks.create("pyt-net", driver="bridge", ipam=ipam, labels={"made": "by-docker-py"})
+    home = web = None
+    try:
+        home = client.networks.create("pyt-home", ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.249.42.0/24")]))
+        net.reload()
+        assert net.name == "pyt-net" and net.attrs["Driver"] == "bridge"
+        assert net.attrs["IPAM"]["Config"][0]["Subnet"] == "10.249.41.0/24"
+        assert net.attrs["IPAM"]["Config"][0]["Gateway"] == "10.249.41.254"
+        assert net.attrs["Labels"] == {"made": "by-docker-py"}
+        assert [n.id for n in client.networks.list(names=["pyt-net"])] == [net.id]
+        assert client.networks.get("pyt-net").id == net.id
+        assert net.containers == []
+
+        web = client.containers.run("busybox", ["sh", "-c", _PY_HTTPD.format(text="hello-alias")], detach=True,
+                                    name="pyt-web", network="pyt-home")
+        net.connect(web, aliases=["pyt-alias"])
+        net.reload()
+        assert [c.name for c in net.containers] == ["pyt-web"]
+        web.reload()
+        endpoint = web.attrs["NetworkSettings"]["Networks"]["pyt-net"]
+        assert "pyt-alias" in endpoint["Aliases"]
+        assert endpoint["IPAddress"].startswith("10.249.41.") and endpoint["Gateway"] == "10.249.41.254"
+        assert endpoint["NetworkID"] == net.id
+
+        assert _py_until(lambda: _py_wget(client, "pyt-net", "http://pyt-alias/")) == b"hello-alias\n"
+        assert _py_wget(client, "pyt-net", "http://pyt-web/") == b"hello-alias\n"
+
+        net.disconnect(web)
+        net.reload()
+        assert net.containers == []
+        web.reload()
+        assert list(web.attrs["NetworkSettings"]["Networks"]) == ["pyt-home"]
+        assert _py_wget(client, "pyt-net", "http://pyt-alias/") == b""
+        with pytest.raises(docker.errors.APIError):
+            net.disconnect(web)
+
+        net.connect(web)
+        with pytest.raises(docker.errors.APIError, match="active endpoints"):
+            net.remove()
+        net.disconnect(web, force=True)
+        net.remove()
+        assert client.networks.list(names=["pyt-net"]) == []
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get("pyt-net")
+    finally:
+        if web is not None:
+            web.remove(force=True)
+        for n in client.networks.list(names=["pyt-net", "pyt-home"]):
+            n.remove()
+
+
+def test_containers_run_with_published_port(client):
+    """containers.run(ports={'80/tcp': ('127.0.0.1', PORT)}) answers on the host's loopback."""
+    import urllib.request
+
+    def get():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:18350/", timeout=5) as resp:
+                return resp.read()
+        except OSError:
+            return None
+
+    c = client.containers.run("busybox", ["sh", "-c", _PY_HTTPD.format(text="hello-py-port")], detach=True,
+                              name="pyt-pub", ports={"80/tcp": ("127.0.0.1", 18350)})
+    try:
+        assert _py_until(get) == b"hello-py-port\n"
+        c.reload()
+        assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18350"}]}
+        assert c.attrs["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18350"}]}
+        assert client.api.port(c.id, 80) == [{"HostIp": "127.0.0.1", "HostPort": "18350"}]
+    finally:
+        c.remove(force=True)
+    assert _py_until(lambda: get() is None, timeout=5)
