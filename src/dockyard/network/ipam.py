@@ -9,8 +9,8 @@ free ``/24`` of dockyard's pool.  Addresses are taken in order from the
 broadcast address and the gateway, and continuing after the last one handed
 out, as docker's allocator does, so a released address is not reused at once.
 
-Pools: the default bridge takes 10.210.0.0/24 unless something on the host
-already uses it (a Docker daemon's docker0 is 172.17.0.0/16, far from it);
+Pools: the default bridge takes 10.210.0.0/24 (or the next free /24 of
+10.210.0.0/16) unless something on the host already uses it (a Docker daemon's docker0 is 172.17.0.0/16, far from it);
 user-defined networks get /24s from 10.211.0.0/16 up to 10.219.0.0/16.
 """
 
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS network_cursors (
 );
 """
 
-DEFAULT_BRIDGE_POOL = ("10.210.0.0/24", "10.210.1.0/24", "10.210.2.0/24", "10.210.3.0/24")
+DEFAULT_BRIDGE_POOL = ("10.210.0.0/16",)  # in /24s: several daemons on one host (tests) each need one
 USER_POOLS = tuple(f"10.{n}.0.0/16" for n in range(211, 220))
 USER_PREFIX = 24
 

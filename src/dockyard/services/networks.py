@@ -203,7 +203,7 @@ class NetworkService:
         now = now_rfc3339()
         if "bridge" not in names:
             taken = self._taken_subnets()
-            subnet = Ipam.free_subnet(DEFAULT_BRIDGE_POOL, taken)
+            subnet = Ipam.free_subnet(DEFAULT_BRIDGE_POOL, taken, USER_PREFIX)
             pool = Pool.from_request(str(subnet))
             self._insert(Network(secrets.token_hex(32), "bridge", "bridge", self.default_bridge, str(subnet),
                                  str(pool.gateway), options={
