@@ -45,7 +45,7 @@ import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from dockyard.archive.stat import container_abs, not_found
 from dockyard.errors import InvalidArgument, SystemError
@@ -100,6 +100,33 @@ def extract_into(
                 extractor.finish()
         except _ARCHIVE_ERRORS as exc:
             raise InvalidArgument(f"invalid tar archive: {exc}") from None
+
+
+def extract_stream(dest_dir: str, tar_stream: BinaryIO, check: Callable[[tarfile.TarInfo], None] | None = None) -> None:
+    """Extract the plain tar read from `tar_stream` into `dest_dir` member by member, as it is read.
+
+    For a scratch directory the caller owns and removes (`docker load`'s
+    spool): nothing is spooled first, so an archive of any size costs one
+    copy, and a member refused halfway leaves the earlier ones written.
+    Every write has `extract_into`'s safety: names are rooted at `dest_dir`,
+    a name or hard link that climbs out is refused, parents resolve inside
+    it, the last component is never followed.  `check` sees each member
+    before it is written and refuses it by raising.
+    """
+    root = os.path.abspath(dest_dir)
+    extractor = _Extractor(root, "/", False, None)
+    try:
+        with tarfile.open(fileobj=tar_stream, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                rel = _plan(member)
+                if rel is None:
+                    continue
+                if check is not None:
+                    check(member)
+                extractor.add(tar, member, rel)
+    except _ARCHIVE_ERRORS as exc:
+        raise InvalidArgument(f"invalid tar archive: {exc}") from None
+    extractor.finish()
 
 
 def _plan(member: tarfile.TarInfo) -> str | None:
