@@ -4,7 +4,8 @@ terminal to a container.
 The ``run`` flow is docker's, in this order, because each step must exist
 before the next can race it:
 
-1. ``POST /containers/create`` (on 404: "Unable to find image", pull, retry);
+1. ``POST /containers/create`` (on 404: "Unable to find image", pull, retry;
+   ``--pull always`` pulls first, ``--pull never`` never does);
 2. hijack ``POST /containers/{id}/attach?stream=1&stdout=1&stderr=1[&stdin=1]``
    so no early output is lost;
 3. send ``POST /containers/{id}/wait?condition=next-exit`` (``removed`` with
@@ -64,39 +65,48 @@ def _familiar(image: str) -> str:
     return name
 
 
-def pull(session: Session, image: str) -> None:
-    """``POST /images/create?fromImage=…&tag=…``; progress lines go to stderr."""
-    name, tag = image, "latest"
-    if "@" in image:
-        name, tag = image.split("@", 1)
-    elif ":" in image.rsplit("/", 1)[-1]:
-        name, tag = image.rsplit(":", 1)
-    for message in session.client.stream_json("POST", "/images/create",
-                                              {"fromImage": name, "tag": tag}):
-        if message.get("error"):
-            err = errors.NotFound(message["error"])
-            err.from_daemon = True  # type: ignore[attr-defined]
-            raise err
-        status = message.get("status", "")
-        ident = message.get("id")
-        if status and not message.get("progressDetail"):
-            session.err(f"{ident}: {status}" if ident else status)
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def add_pull_flags(flags: FlagSet) -> None:
+    flags.string("pull", None, 'Pull image before running ("always", "missing", "never")',
+                 default="missing")
+    flags.bool("quiet", "q", "Suppress the pull output")
+
+
+def pull(session: Session, image: str, quiet: bool = False) -> None:
+    """Pull through the daemon (``POST /images/create``); progress on stderr."""
+    from dockyard.cli.distribution import StreamError, pull_image
+    from dockyard.images.reference import parse_reference
+
+    try:
+        pull_image(session, parse_reference(image), None if quiet else session.stderr)
+    except StreamError as exc:
+        err = errors.NotFound(exc.message)
+        err.from_daemon = True  # type: ignore[attr-defined]
+        raise err from None
 
 
 def create_container(session: Session, body: dict[str, Any], name: str | None,
-                     command: str) -> str:
-    """Create, pulling the image once if the daemon does not have it."""
+                     command: str, pull_policy: str = "missing", quiet: bool = False) -> str:
+    """Create, pulling the image first (``always``), once when the daemon
+    does not have it (``missing``), or never."""
+    if pull_policy not in PULL_POLICIES:
+        raise run_error(f"invalid pull option: '{pull_policy}': must be one of \"always\", "
+                        "\"missing\" or \"never\"", command)
     params = {"name": name} if name else None
     try:
+        if pull_policy == "always":
+            pull(session, body["Image"], quiet)
         try:
             response = session.client.post("/containers/create", params, body)
         except errors.NotFound as missing:
             # docker's CLI pulls on any 404 and retries; a missing network
             # would then fail again after the pull, so go straight to it.
-            if "No such image" not in missing.message:
+            if "No such image" not in missing.message or pull_policy != "missing":
                 raise
             session.err(f"Unable to find image '{_familiar(body['Image'])}' locally")
-            pull(session, body["Image"])
+            pull(session, body["Image"], quiet)
             response = session.client.post("/containers/create", params, body)
     except errors.DockyardError as exc:
         if not getattr(exc, "from_daemon", False):
@@ -130,6 +140,7 @@ def run_flags() -> FlagSet:
                     "Create and run a new container from an image", min_args=1,
                     interspersed=False, aliases=["container run", "run"])
     add_container_flags(flags)
+    add_pull_flags(flags)
     flags.bool("detach", "d", "Run container in background and print container ID")
     flags.string("detach-keys", None, "Override the key sequence for detaching a container")
     flags.bool("rm", None, "Automatically remove the container and its associated anonymous "
@@ -151,7 +162,7 @@ def cmd_run(session: Session, argv: list[str]) -> int:
         size = window_size(1)
         if size:
             body.setdefault("HostConfig", {})["ConsoleSize"] = list(size)
-    cid = create_container(session, body, opts.name, "run")
+    cid = create_container(session, body, opts.name, "run", opts.pull, opts.quiet)
     if opts.detach:
         try:
             session.client.post(f"/containers/{cid}/start")
@@ -295,8 +306,9 @@ def cmd_create(session: Session, argv: list[str]) -> int:
     flags = FlagSet("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container",
                     min_args=1, interspersed=False, aliases=["container create", "create"])
     add_container_flags(flags)
+    add_pull_flags(flags)
     opts, body = _parse_config(flags, argv, command="create")
-    session.out(create_container(session, body, opts.name, "create"))
+    session.out(create_container(session, body, opts.name, "create", opts.pull, opts.quiet))
     return 0
 
 
