@@ -16,11 +16,17 @@ from .daemon.http import Router, json_response
 from .daemon.routes import archive as archive_routes
 from .daemon.routes import build as build_routes
 from .daemon.routes import containers as container_routes
+from .daemon.routes import distribution as distribution_routes
 from .daemon.routes import execs as exec_routes
 from .daemon.routes import images as image_routes
 from .daemon.routes import networks as network_routes
 from .daemon.routes import system as system_routes
 from .daemon.routes import volumes as volume_routes
+from .distribution.client import Registries
+from .distribution.client_endpoint import DaemonConfig, daemon_config_paths
+from .distribution.pull import Puller
+from .distribution.push import Pusher
+from .distribution.push_sources import BlobSources
 from .images.removal import ContainerUse
 from .images.store import ImageStore
 from .metadata.db import Database
@@ -184,5 +190,9 @@ def build(data_root: str, forkserver) -> Daemon:
     execs = ExecService(containers)
     HealthMonitor(containers, execs)
     exec_routes.register(router, execs)
-    image_routes.register(router, images, events, root)
+    registries = Registries(DaemonConfig(daemon_config_paths(root.root)))
+    blob_sources = BlobSources(db)
+    distribution_routes.register(router, registries, Pusher(store, registries, blob_sources), events)
+    pull = distribution_routes.pull_handler(Puller(store, registries, blob_sources), events)
+    image_routes.register(router, images, events, root, pull=pull)
     return Daemon(root, db, events, images, containers, volumes, networks, router)

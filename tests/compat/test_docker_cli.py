@@ -117,6 +117,7 @@ def test_classic_build(daemon, tmp_path):
         assert daemon.docker("image", "inspect", "dk-built:bad").returncode != 0
     finally:
         daemon.docker("rmi", "dk-built:1")
+        daemon.docker("image", "prune", "-f")  # the first build's image, untagged by the later ones
 
 
 # --- networking (issue 5) -------------------------------------------------------

@@ -30,6 +30,9 @@ _PRUNE = "dockyard.cli.prune"
 _DF = "dockyard.cli.diskusage"
 _BUILD = "dockyard.cli.build"
 _NETWORKS = "dockyard.cli.networks"
+_DISTRIBUTION = "dockyard.cli.distribution"
+_REGISTRY = "dockyard.cli.registry"
+_ARCHIVES = "dockyard.cli.image_archives"
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, function, one-line description for --help)
@@ -51,16 +54,24 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": (_SYSTEM, "cmd_info", "Display system-wide information"),
     "inspect": (_SYSTEM, "cmd_inspect", "Return low-level information on Docker objects"),
     "kill": (_CONTAINER, "cmd_kill", "Kill one or more running containers"),
+    "load": (_ARCHIVES, "cmd_load", "Load an image from a tar archive or STDIN"),
+    "login": (_DISTRIBUTION, "cmd_login", "Authenticate to a registry"),
+    "logout": (_DISTRIBUTION, "cmd_logout", "Log out from a registry"),
     "logs": (_CONTAINER, "cmd_logs", "Fetch the logs of a container"),
     "pause": (_PROC, "cmd_pause", "Pause all processes within one or more containers"),
     "port": (_SETTINGS, "cmd_port", "List port mappings or a specific mapping for the "
              "container"),
     "ps": (_CONTAINER, "cmd_ps", "List containers"),
+    "pull": (_DISTRIBUTION, "cmd_pull", "Download an image from a registry"),
+    "push": (_DISTRIBUTION, "cmd_push", "Upload an image to a registry"),
     "rename": (_SETTINGS, "cmd_rename", "Rename a container"),
     "restart": (_CONTAINER, "cmd_restart", "Restart one or more containers"),
     "rm": (_CONTAINER, "cmd_rm", "Remove one or more containers"),
     "rmi": (_IMAGES, "cmd_rmi", "Remove one or more images"),
     "run": (_RUN, "cmd_run", "Create and run a new container from an image"),
+    "save": (_ARCHIVES, "cmd_save", "Save one or more images to a tar archive (streamed to STDOUT "
+             "by default)"),
+    "search": (_DISTRIBUTION, "cmd_search", "Search for images"),
     "start": (_RUN, "cmd_start", "Start one or more stopped containers"),
     "stats": (_STATS, "cmd_stats", "Display a live stream of container(s) resource usage "
               "statistics"),
@@ -101,6 +112,8 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "list": (_IMAGES, "cmd_image_ls"), "prune": (_PRUNE, "cmd_image_prune"),
         "rm": (_IMAGES, "cmd_image_rm"), "remove": (_IMAGES, "cmd_image_rm"),
         "tag": (_IMAGES, "cmd_image_tag"),
+        "pull": (_DISTRIBUTION, "cmd_image_pull"), "push": (_DISTRIBUTION, "cmd_image_push"),
+        "load": (_ARCHIVES, "cmd_image_load"), "save": (_ARCHIVES, "cmd_image_save"),
     }),
     "network": ("Manage networks", {
         "connect": (_NETWORKS, "cmd_network_connect"),
@@ -110,6 +123,9 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "ls": (_NETWORKS, "cmd_network_ls"), "list": (_NETWORKS, "cmd_network_ls"),
         "prune": (_NETWORKS, "cmd_network_prune"),
         "rm": (_NETWORKS, "cmd_network_rm"), "remove": (_NETWORKS, "cmd_network_rm"),
+    }),
+    "registry": ("Run an OCI registry", {
+        "serve": (_REGISTRY, "cmd_registry_serve"), "gc": (_REGISTRY, "cmd_registry_gc"),
     }),
     "system": ("Manage dockyard", {
         "info": (_SYSTEM, "cmd_info"), "events": (_SYSTEM, "cmd_events"),

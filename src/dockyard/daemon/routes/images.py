@@ -7,15 +7,17 @@ import os
 import tempfile
 
 from ... import errors
+from ...images.archive import ImageArchive
 from ...images.reference import parse_reference
 from ...paths import DataRoot
 from ...services.events import EventBus
 from ...services.images import ImageService, progress_line
 from ..filters import parse_filters
-from ..http import Request, Router, StreamResponse, empty, json_response
+from ..http import Handler, Request, Router, StreamResponse, empty, json_response
+from . import image_archives
 
 
-def register(router: Router, images: ImageService, events: EventBus, root: DataRoot) -> None:
+def register(router: Router, images: ImageService, events: EventBus, root: DataRoot, pull: Handler | None = None) -> None:
     async def list_(req: Request):
         filters = parse_filters(req.q("filters"))
         return json_response(await asyncio.to_thread(images.list, req.q_bool("all"), filters))
@@ -50,6 +52,8 @@ def register(router: Router, images: ImageService, events: EventBus, root: DataR
     async def create(req: Request):
         """POST /images/create: import from the request body (fromSrc=-) or pull."""
         src = req.q("fromSrc")
+        if src is None and pull is not None:
+            return await pull(req)  # routes/distribution.py
         if src is None:
             image = req.q("fromImage") or ""
             tag = req.q("tag") or ""
@@ -98,4 +102,6 @@ def register(router: Router, images: ImageService, events: EventBus, root: DataR
     router.add("GET", "/images/{name:.+}/history", history)
     router.add("POST", "/images/{name:.+}/tag", tag)
     router.add("DELETE", "/images/{name:.+}", delete)
+    # docker save and docker load: handlers in image_archives.py
+    image_archives.register(router, ImageArchive(images.store, root.tmp), events)
 
