@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := procps busybox-static tini runc crun nftables debootstrap iproute2 curl bc
+DEB_PACKAGES := procps busybox-static tini runc crun nftables debootstrap iproute2 curl bc skopeo docker-registry
 SOCK ?= /run/dockyard/dockyard.sock
 DATA_ROOT ?= /var/lib/dockyard
 export DOCKYARD_HOST ?= unix://$(SOCK)
@@ -69,6 +69,7 @@ bench: daemon
 	bench/run_latency.sh
 	bench/build_cache.sh
 	bench/network.sh
+	bench/registry.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
