@@ -1,0 +1,19 @@
+"""The compose model: compose files in, one normalized project out.
+
+The pipeline, each arrow a pure function with its own tests (compose v1's
+load → interpolate → validate → merge → finalize)::
+
+    files ──load──▶ raw dicts (file:line on bad YAML)
+          ──interpolate──▶ ${VAR} substituted (environment over .env)
+          ──validate_shape──▶ unknown keys / wrong types rejected per file
+          ──normalize──▶ short syntax rewritten to long, per file
+          ──merge──▶ one dict, later files override earlier ones
+          ──finalize──▶ project name, default network, resource names
+          ──validate_references──▶ undefined networks/volumes/services, cycles
+
+Entry points: :func:`load_project` and :func:`to_config_yaml`.
+"""
+
+from dockyard.compose.project import Project, load_project, to_config_yaml
+
+__all__ = ["Project", "load_project", "to_config_yaml"]

@@ -1,0 +1,232 @@
+"""Checks on the compose model, in two passes.
+
+``validate_shape`` runs on each file after interpolation: unknown top-level
+or service keys and values of the wrong type.  ``validate_references`` runs
+once on the merged, normalized model: networks, volumes and services that are
+named but never defined, and cycles in ``depends_on``.  Every error names the
+service and the key, and is an InvalidArgument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+# What a value may be, per key; "x-" extension keys are accepted anywhere.
+_STR, _INT, _NUM, _BOOL = (str,), (int,), (int, float, str), (bool,)
+_LIST, _MAP = (list,), (dict,)
+_LIST_OR_MAP, _STR_OR_LIST = (list, dict), (str, list)
+
+TOP_LEVEL_KEYS: dict[str, tuple[type, ...]] = {
+    "version": (str, int, float),
+    "name": _STR,
+    "services": _MAP,
+    "networks": _MAP,
+    "volumes": _MAP,
+    "secrets": _MAP,
+    "configs": _MAP,
+}
+
+SERVICE_KEYS: dict[str, tuple[type, ...]] = {
+    "image": _STR,
+    "build": (str, dict),
+    "command": (str, list, type(None)),
+    "entrypoint": (str, list, type(None)),
+    "environment": _LIST_OR_MAP,
+    "env_file": _STR_OR_LIST,
+    "ports": _LIST,
+    "expose": _LIST,
+    "volumes": _LIST,
+    "tmpfs": _STR_OR_LIST,
+    "networks": _LIST_OR_MAP,
+    "network_mode": _STR,
+    "depends_on": _LIST_OR_MAP,
+    "healthcheck": _MAP,
+    "restart": _STR,
+    "container_name": _STR,
+    "hostname": _STR,
+    "domainname": _STR,
+    "labels": _LIST_OR_MAP,
+    "user": (str, int),
+    "working_dir": _STR,
+    "init": _BOOL,
+    "privileged": _BOOL,
+    "read_only": _BOOL,
+    "tty": _BOOL,
+    "stdin_open": _BOOL,
+    "mem_limit": (str, int),
+    "memswap_limit": (str, int),
+    "cpus": _NUM,
+    "cpu_shares": (int, str),
+    "shm_size": (str, int),
+    "deploy": _MAP,
+    "scale": _INT,
+    "stop_grace_period": _STR,
+    "stop_signal": _STR,
+    "extra_hosts": _LIST_OR_MAP,
+    "profiles": _LIST,
+    "dns": _STR_OR_LIST,
+    "dns_search": _STR_OR_LIST,
+    "cap_add": _LIST,
+    "cap_drop": _LIST,
+    "security_opt": _LIST,
+    "ulimits": _MAP,
+    "sysctls": _LIST_OR_MAP,
+    "devices": _LIST,
+    "logging": _MAP,
+    "pull_policy": _STR,
+    "platform": _STR,
+    "links": _LIST,
+    "external_links": _LIST,
+    "secrets": _LIST,
+    "configs": _LIST,
+    "pid": _STR,
+    "ipc": _STR,
+}
+
+BUILD_KEYS: dict[str, tuple[type, ...]] = {
+    "context": _STR,
+    "dockerfile": _STR,
+    "args": _LIST_OR_MAP,
+    "target": _STR,
+    "labels": _LIST_OR_MAP,
+    "cache_from": _LIST,
+    "network": _STR,
+    "shm_size": (str, int),
+    "extra_hosts": _LIST_OR_MAP,
+    "no_cache": _BOOL,
+    "pull": _BOOL,
+}
+
+HEALTHCHECK_KEYS: dict[str, tuple[type, ...]] = {
+    "test": _STR_OR_LIST,
+    "interval": _STR,
+    "timeout": _STR,
+    "retries": _INT,
+    "start_period": _STR,
+    "start_interval": _STR,
+    "disable": _BOOL,
+}
+
+RESOURCE_KEYS: dict[str, tuple[type, ...]] = {
+    "driver": _STR,
+    "driver_opts": _MAP,
+    "external": (bool, dict),
+    "name": _STR,
+    "labels": _LIST_OR_MAP,
+    "ipam": _MAP,
+    "internal": _BOOL,
+    "attachable": _BOOL,
+    "enable_ipv6": _BOOL,
+    "file": _STR,
+    "environment": _STR,
+}
+
+DEPENDS_ON_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "a list", dict: "a mapping", type(None): "null"}
+
+
+def validate_shape(data: Mapping[str, Any], source: str) -> None:
+    """Reject unknown keys and wrongly typed values in one file's dict."""
+    _check_keys(data, TOP_LEVEL_KEYS, source, "top-level")
+    for name, service in (data.get("services") or {}).items():
+        where = f"{source}: service {name!r}"
+        if service is None:
+            service = {}
+        if not isinstance(service, dict):
+            raise InvalidArgument(f"{where} must be a mapping")
+        _check_keys(service, SERVICE_KEYS, where, "service")
+        if isinstance(service.get("build"), dict):
+            _check_keys(service["build"], BUILD_KEYS, f"{where} key 'build'", "build")
+        if "healthcheck" in service:
+            _check_keys(service["healthcheck"], HEALTHCHECK_KEYS, f"{where} key 'healthcheck'", "healthcheck")
+        depends = service.get("depends_on")
+        if isinstance(depends, dict):
+            for dep, options in depends.items():
+                condition = (options or {}).get("condition", "service_started")
+                if condition not in DEPENDS_ON_CONDITIONS:
+                    raise InvalidArgument(
+                        f"{where} key 'depends_on.{dep}.condition': {condition!r} is not one of "
+                        + ", ".join(DEPENDS_ON_CONDITIONS))
+    for kind in ("networks", "volumes"):
+        for name, options in (data.get(kind) or {}).items():
+            if options is None:
+                continue
+            if not isinstance(options, dict):
+                raise InvalidArgument(f"{source}: {kind[:-1]} {name!r} must be a mapping")
+            _check_keys(options, RESOURCE_KEYS, f"{source}: {kind[:-1]} {name!r}", kind[:-1])
+
+
+def _check_keys(obj: Any, allowed: Mapping[str, tuple[type, ...]], where: str, what: str) -> None:
+    if not isinstance(obj, dict):
+        raise InvalidArgument(f"{where} must be a mapping")
+    for key, value in obj.items():
+        if isinstance(key, str) and key.startswith("x-"):
+            continue
+        if key not in allowed:
+            raise InvalidArgument(f"{where}: unknown {what} key {key!r}")
+        types = allowed[key]
+        # YAML's true/false are ints to isinstance; a boolean is only a boolean.
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise InvalidArgument(f"{where} key {key!r} must be {expected}, not {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def validate_references(model: Mapping[str, Any]) -> None:
+    """Check a merged, normalized model for dangling names and cycles."""
+    services = model.get("services", {})
+    networks = model.get("networks", {})
+    volumes = model.get("volumes", {})
+    for name, service in services.items():
+        if "image" not in service and "build" not in service:
+            raise InvalidArgument(f"service {name!r} has neither an image nor a build context")
+        for net in service.get("networks", {}):
+            if net not in networks:
+                raise InvalidArgument(f"service {name!r} key 'networks' refers to undefined network {net!r}")
+        for mount in service.get("volumes", []):
+            if mount["type"] == "volume" and mount.get("source") and mount["source"] not in volumes:
+                raise InvalidArgument(
+                    f"service {name!r} key 'volumes' refers to undefined volume {mount['source']!r}")
+        for dep in service.get("depends_on", {}):
+            if dep not in services:
+                raise InvalidArgument(f"service {name!r} key 'depends_on' refers to undefined service {dep!r}")
+    cycle = find_cycle({n: list(s.get("depends_on", {})) for n, s in services.items()})
+    if cycle:
+        raise InvalidArgument(
+            f"service {cycle[0]!r} key 'depends_on': dependency cycle " + " -> ".join(cycle))
+
+
+def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
+    """A cycle in *graph* as ``[a, b, …, a]``, or None; depth-first, sorted for stable errors."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, [])):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
