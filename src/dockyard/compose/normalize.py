@@ -121,15 +121,12 @@ def _read_env_file(path: str, where: str) -> dict[str, str]:
 
 
 def _depends_on(value: Any) -> dict[str, dict[str, Any]]:
+    # Defaults (condition, restart) are filled in after merging, in
+    # project.finalize, so an override's short form cannot reset a base
+    # file's explicit options.
     if isinstance(value, list):
-        return {dep: {"condition": "service_started", "restart": False} for dep in value}
-    out = {}
-    for dep, options in value.items():
-        opts = dict(options or {})
-        opts.setdefault("condition", "service_started")
-        opts.setdefault("restart", False)
-        out[dep] = opts
-    return out
+        return {dep: {} for dep in value}
+    return {dep: dict(options or {}) for dep, options in value.items()}
 
 
 def parse_port(spec: Any, where: str) -> list[dict[str, Any]]:

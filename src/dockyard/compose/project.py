@@ -80,6 +80,9 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
 def finalize(model: Mapping[str, Any], name: str, working_dir: str) -> Project:
     """Fill in what docker compose fills in after merging.
 
+    depends_on entries get ``condition: service_started`` and
+    ``restart: false`` unless they say otherwise.
+
     A service naming no network (and no network_mode) joins ``default``,
     which is then declared; networks and volumes get their engine names
     ``<project>_<key>`` unless they are external or name themselves.
@@ -89,6 +92,9 @@ def finalize(model: Mapping[str, Any], name: str, working_dir: str) -> Project:
         svc = dict(svc)
         if "networks" not in svc and "network_mode" not in svc:
             svc["networks"] = {"default": None}
+        if "depends_on" in svc:
+            svc["depends_on"] = {dep: {"condition": "service_started", "restart": False, **opts}
+                                 for dep, opts in svc["depends_on"].items()}
         services[svc_name] = svc
     networks = {k: dict(v or {}) for k, v in (model.get("networks") or {}).items()}
     if any("default" in s.get("networks", {}) for s in services.values()):
