@@ -7,6 +7,7 @@ step works on the plain dicts it returns.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -14,11 +15,33 @@ import yaml
 from dockyard.errors import InvalidArgument, NotFound
 
 
-def load_file(path: str) -> dict[str, Any]:
-    """Parse one compose file into a dict.
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One compose file as loaded.
 
-    Invalid YAML raises InvalidArgument as ``file:line: message`` so the user
-    can jump to the spot; an empty file is an empty project.
+    ``resets`` and ``overrides`` are the key paths (``("services", "web",
+    "ports")``) tagged ``!reset`` and ``!override``; the merge step applies
+    them.  Reset keys are removed from ``data``; override keys keep their
+    value there.
+    """
+
+    path: str
+    data: dict[str, Any]
+    resets: frozenset[tuple[str, ...]] = frozenset()
+    overrides: frozenset[tuple[str, ...]] = frozenset()
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """Parse one compose file into a dict (see :func:`load_document`)."""
+    return load_document(path).data
+
+
+def load_document(path: str) -> Document:
+    """Parse one compose file.
+
+    Invalid YAML — including a key given twice in one mapping — raises
+    InvalidArgument as ``file:line: message`` so the user can jump to the
+    spot; an empty file is an empty project.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -26,7 +49,7 @@ def load_file(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -34,10 +57,72 @@ def load_file(path: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise InvalidArgument(f"{path}: {e}") from None
     if data is None:
-        return {}
+        return Document(path, {})
     if not isinstance(data, dict):
         raise InvalidArgument(f"{path}:1: top-level object must be a mapping")
-    return data
+    resets: set[tuple[str, ...]] = set()
+    overrides: set[tuple[str, ...]] = set()
+    data = _strip_tags(data, (), resets, overrides)
+    return Document(path, data, frozenset(resets), frozenset(overrides))
+
+
+class _Tagged:
+    __slots__ = ("kind", "value")
+
+    def __init__(self, kind: str, value: Any):
+        self.kind, self.value = kind, value
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and understands !reset / !override."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key].line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_tagged(kind: str):  # type: ignore[no-untyped-def]
+    def construct(loader: _ComposeLoader, node: yaml.Node) -> _Tagged:
+        if isinstance(node, yaml.MappingNode):
+            value: Any = loader.construct_mapping(node, deep=True)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            tag = loader.resolve(yaml.ScalarNode, node.value, (True, False))
+            value = loader.construct_object(yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark))
+        return _Tagged(kind, value)
+    return construct
+
+
+_ComposeLoader.add_constructor("!reset", _construct_tagged("reset"))
+_ComposeLoader.add_constructor("!override", _construct_tagged("override"))
+
+
+def _strip_tags(value: Any, path: tuple[str, ...], resets: set, overrides: set) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            here = path + (str(k),)
+            if isinstance(v, _Tagged):
+                if v.kind == "reset":
+                    resets.add(here)
+                    continue
+                overrides.add(here)
+                v = v.value
+            out[k] = _strip_tags(v, here, resets, overrides)
+        return out
+    if isinstance(value, list):
+        return [_strip_tags(v.value if isinstance(v, _Tagged) else v, path, resets, overrides) for v in value]
+    return value
 
 
 def parse_env_file(text: str, source: str = ".env") -> dict[str, str]:

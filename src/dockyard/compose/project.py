@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from dockyard.compose.interpolation import interpolate
-from dockyard.compose.loader import load_dotenv, load_file
+from dockyard.compose.loader import load_document, load_dotenv
 from dockyard.compose.merge import merge_files
 from dockyard.compose.normalize import normalize_file
 from dockyard.compose.validation import validate_references, validate_shape
@@ -66,10 +66,11 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
 
     model: dict[str, Any] = {}
     for path in files:
-        raw = load_file(path)
-        substituted = interpolate(raw, full_env)
+        doc = load_document(path)
+        substituted = interpolate(doc.data, full_env)
         validate_shape(substituted, path)
-        model = merge_files(model, normalize_file(substituted, working_dir, full_env))
+        model = merge_files(model, normalize_file(substituted, working_dir, full_env),
+                            doc.resets, doc.overrides)
 
     name = _project_name(project_name, model.get("name"), full_env, working_dir)
     project = finalize(model, name, working_dir)
