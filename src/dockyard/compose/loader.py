@@ -7,7 +7,8 @@ step works on the plain dicts it returns.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -29,6 +30,7 @@ class Document:
     data: dict[str, Any]
     resets: frozenset[tuple[str, ...]] = frozenset()
     overrides: frozenset[tuple[str, ...]] = frozenset()
+    lines: Mapping[tuple[str, ...], int] = field(default_factory=dict)  # key path → 1-based line
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -50,6 +52,8 @@ def load_document(path: str) -> Document:
         raise NotFound(f"{path}: no such file") from None
     try:
         data = yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 - a SafeLoader subclass
+        lines: dict[tuple[str, ...], int] = {}
+        _key_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -63,7 +67,17 @@ def load_document(path: str) -> Document:
     resets: set[tuple[str, ...]] = set()
     overrides: set[tuple[str, ...]] = set()
     data = _strip_tags(data, (), resets, overrides)
-    return Document(path, data, frozenset(resets), frozenset(overrides))
+    return Document(path, data, frozenset(resets), frozenset(overrides), lines)
+
+
+def _key_lines(node: Any, path: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    """Record the line of every mapping key, by key path, for error messages."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                here = path + (key_node.value,)
+                out.setdefault(here, key_node.start_mark.line + 1)
+                _key_lines(value_node, here, out)
 
 
 class _Tagged:

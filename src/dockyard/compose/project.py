@@ -68,7 +68,7 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
     for path in files:
         doc = load_document(path)
         substituted = interpolate(doc.data, full_env)
-        validate_shape(substituted, path)
+        validate_shape(substituted, path, doc.lines)
         model = merge_files(model, normalize_file(substituted, working_dir, full_env),
                             doc.resets, doc.overrides)
 

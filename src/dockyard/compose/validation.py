@@ -130,51 +130,88 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a b
                list: "a list", dict: "a mapping", type(None): "null"}
 
 
-def validate_shape(data: Mapping[str, Any], source: str) -> None:
-    """Reject unknown keys and wrongly typed values in one file's dict."""
-    _check_keys(data, TOP_LEVEL_KEYS, source, "top-level")
+_SCALAR = (str, int, float, bool, type(None))
+# What the entries of a list-or-mapping key may be.
+_ITEMS: dict[str, tuple[type, ...]] = {
+    "ports": (str, int, dict), "expose": (str, int), "volumes": (str, dict),
+    "dns": (str,), "dns_search": (str,), "tmpfs": (str,), "profiles": (str,),
+    "cap_add": (str,), "cap_drop": (str,), "extra_hosts": (str,), "secrets": (str, dict),
+    "configs": (str, dict), "environment": _SCALAR, "labels": _SCALAR, "depends_on": (str, dict, type(None)),
+    "networks": (str, dict, type(None)),
+}
+
+
+def validate_shape(data: Mapping[str, Any], source: str,
+                   lines: Mapping[tuple[str, ...], int] | None = None) -> None:
+    """Reject unknown keys and wrongly typed values in one file's dict.
+
+    *lines* maps key paths to their line in *source* (loader.Document) so
+    errors read ``file:line: …``.
+    """
+    def at(*path: str) -> str:
+        known = lines or {}
+        for n in range(len(path), 0, -1):
+            if path[:n] in known:
+                return f"{source}:{known[path[:n]]}"
+        return source
+
+    _check_keys(data, TOP_LEVEL_KEYS, (), at, "top-level", "")
     for name, service in (data.get("services") or {}).items():
-        where = f"{source}: service {name!r}"
+        here = ("services", str(name))
+        what = f"service {name!r}"
         if service is None:
             service = {}
         if not isinstance(service, dict):
-            raise InvalidArgument(f"{where} must be a mapping")
-        _check_keys(service, SERVICE_KEYS, where, "service")
+            raise InvalidArgument(f"{at(*here)}: {what} must be a mapping")
+        _check_keys(service, SERVICE_KEYS, here, at, "service", what)
+        for key, types in _ITEMS.items():
+            value = service.get(key)
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+            for item in items:
+                if not isinstance(item, types):
+                    raise InvalidArgument(
+                        f"{at(*here, key)}: {what} key {key!r}: entry {item!r} must be "
+                        + " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types))
         if isinstance(service.get("build"), dict):
-            _check_keys(service["build"], BUILD_KEYS, f"{where} key 'build'", "build")
+            _check_keys(service["build"], BUILD_KEYS, here + ("build",), at, "build", f"{what} key 'build'")
         if "healthcheck" in service:
-            _check_keys(service["healthcheck"], HEALTHCHECK_KEYS, f"{where} key 'healthcheck'", "healthcheck")
+            _check_keys(service["healthcheck"], HEALTHCHECK_KEYS, here + ("healthcheck",), at,
+                        "healthcheck", f"{what} key 'healthcheck'")
         depends = service.get("depends_on")
         if isinstance(depends, dict):
             for dep, options in depends.items():
                 condition = (options or {}).get("condition", "service_started")
                 if condition not in DEPENDS_ON_CONDITIONS:
                     raise InvalidArgument(
-                        f"{where} key 'depends_on.{dep}.condition': {condition!r} is not one of "
-                        + ", ".join(DEPENDS_ON_CONDITIONS))
+                        f"{at(*here, 'depends_on', str(dep))}: {what} key 'depends_on.{dep}.condition': "
+                        f"{condition!r} is not one of " + ", ".join(DEPENDS_ON_CONDITIONS))
     for kind in ("networks", "volumes"):
         for name, options in (data.get(kind) or {}).items():
+            what = f"{kind[:-1]} {name!r}"
             if options is None:
                 continue
             if not isinstance(options, dict):
-                raise InvalidArgument(f"{source}: {kind[:-1]} {name!r} must be a mapping")
-            _check_keys(options, RESOURCE_KEYS, f"{source}: {kind[:-1]} {name!r}", kind[:-1])
+                raise InvalidArgument(f"{at(kind, str(name))}: {what} must be a mapping")
+            _check_keys(options, RESOURCE_KEYS, (kind, str(name)), at, kind[:-1], what)
 
 
-def _check_keys(obj: Any, allowed: Mapping[str, tuple[type, ...]], where: str, what: str) -> None:
+def _check_keys(obj: Any, allowed: Mapping[str, tuple[type, ...]], path: tuple[str, ...],
+                at: Any, kind: str, what: str) -> None:
+    prefix = f"{what} " if what else ""
     if not isinstance(obj, dict):
-        raise InvalidArgument(f"{where} must be a mapping")
+        raise InvalidArgument(f"{at(*path)}: {prefix}must be a mapping")
     for key, value in obj.items():
         if isinstance(key, str) and key.startswith("x-"):
             continue
         if key not in allowed:
-            raise InvalidArgument(f"{where}: unknown {what} key {key!r}")
+            raise InvalidArgument(f"{at(*path, str(key))}: {what + ': ' if what else ''}unknown {kind} key {key!r}")
         types = allowed[key]
         # YAML's true/false are ints to isinstance; a boolean is only a boolean.
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
-            raise InvalidArgument(f"{where} key {key!r} must be {expected}, not {_describe(value)}")
+            raise InvalidArgument(
+                f"{at(*path, str(key))}: {prefix}key {key!r} must be {expected}, not {_describe(value)}")
 
 
 def _describe(value: Any) -> str:
