@@ -121,6 +121,9 @@ check() {
 
 down() {
   local c n
+  # stop first (each image's STOPSIGNAL, then SIGKILL after 10 s), as compose down
+  # does: postgres and redis shut down cleanly instead of recovering at next start
+  for c in nginx web cache db; do dy stop -t 10 $P-$c-1 >/dev/null 2>&1 || true; done
   for c in nginx web cache db; do dy rm -f $P-$c-1 >/dev/null 2>&1 || true; done
   for n in frontend backend; do dy network rm $P\_$n >/dev/null 2>&1 || true; done
   if [[ ${1:-} == -v ]]; then
