@@ -3,11 +3,12 @@
 The pipeline, each arrow a pure function with its own tests (compose v1's
 load → interpolate → validate → merge → finalize)::
 
-    files ──load──▶ raw dicts (file:line on bad YAML)
+    files ──load──▶ raw dicts + key lines (file:line on bad YAML, duplicate keys)
           ──interpolate──▶ ${VAR} substituted (environment over .env)
           ──validate_shape──▶ unknown keys / wrong types rejected per file
           ──normalize──▶ short syntax rewritten to long, per file
-          ──merge──▶ one dict, later files override earlier ones
+          ──merge──▶ one dict, later files override earlier ones (!reset, !override)
+          ──select_services──▶ services of inactive profiles dropped
           ──finalize──▶ project name, default network, resource names
           ──validate_references──▶ undefined networks/volumes/services, cycles
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from dockyard.compose.interpolation import interpolate
 from dockyard.compose.loader import load_document, load_dotenv
 from dockyard.compose.merge import merge_files
 from dockyard.compose.normalize import normalize_file
+from dockyard.compose.profiles import active_profiles, select_services
 from dockyard.compose.validation import validate_references, validate_shape
 from dockyard.errors import InvalidArgument
 
@@ -50,13 +51,15 @@ class Project:
         return out
 
 
-def load_project(files: list[str], env: Mapping[str, str], project_name: str | None = None) -> Project:
+def load_project(files: list[str], env: Mapping[str, str], project_name: str | None = None,
+                 profiles: Iterable[str] | None = None) -> Project:
     """Load *files* (``-f`` order; later ones override) into a :class:`Project`.
 
     *env* is the caller's environment; the project directory's ``.env`` fills
     in what it lacks.  The project directory is the first file's directory.
     The name comes from *project_name*, else the files' ``name:``, else
-    ``COMPOSE_PROJECT_NAME``, else the directory name.
+    ``COMPOSE_PROJECT_NAME``, else the directory name.  *profiles* (else
+    ``COMPOSE_PROFILES``) enables services that declare profiles.
     Raises InvalidArgument (bad YAML, keys, types, references) or NotFound.
     """
     if not files:
@@ -73,6 +76,7 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
                             doc.resets, doc.overrides)
 
     name = _project_name(project_name, model.get("name"), full_env, working_dir)
+    model = select_services(model, active_profiles(profiles, full_env))
     project = finalize(model, name, working_dir)
     validate_references(project.to_dict())
     return project

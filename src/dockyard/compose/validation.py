@@ -236,6 +236,19 @@ def validate_references(model: Mapping[str, Any]) -> None:
         for dep in service.get("depends_on", {}):
             if dep not in services:
                 raise InvalidArgument(f"service {name!r} key 'depends_on' refers to undefined service {dep!r}")
+    owners: dict[str, str] = {}
+    for name, service in services.items():
+        container = service.get("container_name")
+        if container is None:
+            continue
+        if container in owners:
+            raise InvalidArgument(f"service {name!r} key 'container_name': {container!r} "
+                                  f"is already used by service {owners[container]!r}")
+        owners[container] = name
+        replicas = service.get("scale", (service.get("deploy") or {}).get("replicas", 1))
+        if replicas != 1:
+            raise InvalidArgument(f"service {name!r} key 'container_name': a service with a fixed "
+                                  f"container name cannot have {replicas} replicas")
     cycle = find_cycle({n: list(s.get("depends_on", {})) for n, s in services.items()})
     if cycle:
         raise InvalidArgument(
