@@ -27,18 +27,23 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
 
-def interpolate(data: Any, env: Mapping[str, str], path: str = "") -> Any:
-    """Return *data* with every string value substituted from *env*."""
+def interpolate(data: Any, env: Mapping[str, str], path: str = "",
+                unset: set[str] | None = None) -> Any:
+    """Return *data* with every string value substituted from *env*.
+
+    Names used without a default and not set are added to *unset* (when
+    given) so the caller can warn, as docker compose does.
+    """
     if isinstance(data, dict):
-        return {k: interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+        return {k: interpolate(v, env, f"{path}.{k}" if path else str(k), unset) for k, v in data.items()}
     if isinstance(data, list):
-        return [interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
+        return [interpolate(v, env, f"{path}[{i}]", unset) for i, v in enumerate(data)]
     if isinstance(data, str):
-        return substitute(data, env, path)
+        return substitute(data, env, path, unset)
     return data
 
 
-def substitute(text: str, env: Mapping[str, str], where: str = "") -> str:
+def substitute(text: str, env: Mapping[str, str], where: str = "", unset: set[str] | None = None) -> str:
     """Substitute one string; errors name *where* (a dotted key path)."""
     out: list[str] = []
     i = 0
@@ -56,7 +61,7 @@ def substitute(text: str, env: Mapping[str, str], where: str = "") -> str:
             end = _closing_brace(text, i + 2)
             if end < 0:
                 raise InvalidArgument(f"{where}: invalid interpolation format {text!r}: missing }}")
-            out.append(_expand(text[i + 2:end], env, where, text))
+            out.append(_expand(text[i + 2:end], env, where, text, unset))
             i = end + 1
         else:
             m = _NAME.match(text, i + 1)
@@ -65,7 +70,7 @@ def substitute(text: str, env: Mapping[str, str], where: str = "") -> str:
                 out.append("$")
                 i += 1
             else:
-                out.append(env.get(m.group(0), ""))
+                out.append(_lookup(m.group(0), env, unset))
                 i = m.end()
     return "".join(out)
 
@@ -82,13 +87,21 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _expand(body: str, env: Mapping[str, str], where: str, text: str) -> str:
+def _lookup(name: str, env: Mapping[str, str], unset: set[str] | None) -> str:
+    if name not in env:
+        if unset is not None:
+            unset.add(name)
+        return ""
+    return env[name]
+
+
+def _expand(body: str, env: Mapping[str, str], where: str, text: str, unset: set[str] | None) -> str:
     m = _NAME.match(body)
     if m is None:
         raise InvalidArgument(f"{where}: invalid interpolation format {text!r}")
     name, rest = m.group(0), body[m.end():]
     if not rest:
-        return env.get(name, "")
+        return _lookup(name, env, unset)
     op = next((o for o in _OPERATORS if rest.startswith(o)), None)
     if op is None:
         raise InvalidArgument(f"{where}: invalid interpolation format {text!r}")
@@ -96,10 +109,10 @@ def _expand(body: str, env: Mapping[str, str], where: str, text: str) -> str:
     value = env.get(name)
     present = value is not None and (value != "" or ":" not in op)
     if op.endswith("-"):
-        return value if present else substitute(arg, env, where)  # type: ignore[return-value]
+        return value if present else substitute(arg, env, where, unset)  # type: ignore[return-value]
     if op.endswith("?"):
         if not present:
-            message = substitute(arg, env, where) or f"required variable {name} is missing a value"
+            message = substitute(arg, env, where, unset) or f"required variable {name} is missing a value"
             raise InvalidArgument(f"{where}: required variable {name} is missing a value: {message}")
         return value  # type: ignore[return-value]
-    return substitute(arg, env, where) if present else ""
+    return substitute(arg, env, where, unset) if present else ""

@@ -14,6 +14,7 @@ dicts as read-only too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -41,6 +42,7 @@ class Project:
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # secrets, configs, x-…
+    warnings: tuple[str, ...] = ()  # for the CLI to print; not part of config
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "services": self.services, **self.extra}
@@ -68,9 +70,10 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
     full_env = {**load_dotenv(working_dir), **env}
 
     model: dict[str, Any] = {}
+    unset: set[str] = set()
     for path in files:
         doc = load_document(path)
-        substituted = interpolate(doc.data, full_env)
+        substituted = interpolate(doc.data, full_env, unset=unset)
         validate_shape(substituted, path, doc.lines)
         model = merge_files(model, normalize_file(substituted, working_dir, full_env),
                             doc.resets, doc.overrides)
@@ -79,7 +82,8 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
     model = select_services(model, active_profiles(profiles, full_env))
     project = finalize(model, name, working_dir)
     validate_references(project.to_dict())
-    return project
+    warnings = tuple(f"The {var!r} variable is not set. Defaulting to a blank string." for var in sorted(unset))
+    return dataclasses.replace(project, warnings=warnings)
 
 
 def finalize(model: Mapping[str, Any], name: str, working_dir: str) -> Project:

@@ -95,3 +95,11 @@ def test_parse_env_file():
     assert parse_env_file("export A=1\nB = two # note\nC='x # y'\n\n#D=4\n") == {"A": "1", "B": "two", "C": "x # y"}
     with pytest.raises(InvalidArgument, match="env:2: invalid variable name"):
         parse_env_file("A=1\nBAD KEY=2\n", "env")
+
+
+def test_unset_variables_are_warned_about(tmp_path):
+    f = write(tmp_path / "compose.yaml", "services: {a: {image: 'x:${TAG}$OTHER${DFLT:-1}', environment: {S: $SET}}}\n")
+    project = load_project([f], {"SET": "1"}, "p")
+    assert project.warnings == ("The 'OTHER' variable is not set. Defaulting to a blank string.",
+                                "The 'TAG' variable is not set. Defaulting to a blank string.")
+    assert project.services["a"]["image"] == "x:1"
