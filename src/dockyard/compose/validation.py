@@ -9,6 +9,7 @@ service and the key, and is an InvalidArgument.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -124,6 +125,28 @@ RESOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "environment": _STR,
 }
 
+PORT_KEYS: dict[str, tuple[type, ...]] = {
+    "target": (int, str), "published": (int, str), "host_ip": _STR, "protocol": _STR,
+    "mode": _STR, "name": _STR, "app_protocol": _STR,
+}
+
+MOUNT_KEYS: dict[str, tuple[type, ...]] = {
+    "type": _STR, "source": _STR, "target": _STR, "read_only": _BOOL, "bind": _MAP,
+    "volume": _MAP, "tmpfs": _MAP, "consistency": _STR,
+}
+
+SERVICE_NETWORK_KEYS: dict[str, tuple[type, ...]] = {
+    "aliases": _LIST, "ipv4_address": _STR, "ipv6_address": _STR, "link_local_ips": _LIST,
+    "priority": _INT, "mac_address": _STR, "driver_opts": _MAP,
+}
+
+DEPENDS_ON_KEYS: dict[str, tuple[type, ...]] = {"condition": _STR, "restart": _BOOL, "required": _BOOL}
+
+_DURATION_KEYS = ("stop_grace_period", "healthcheck.interval", "healthcheck.timeout",
+                  "healthcheck.start_period", "healthcheck.start_interval")
+# Go's time.ParseDuration units, as docker compose accepts them.
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
+
 DEPENDS_ON_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
@@ -174,6 +197,27 @@ def validate_shape(data: Mapping[str, Any], source: str,
                         + " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types))
         if isinstance(service.get("build"), dict):
             _check_keys(service["build"], BUILD_KEYS, here + ("build",), at, "build", f"{what} key 'build'")
+        for key, allowed in (("ports", PORT_KEYS), ("volumes", MOUNT_KEYS)):
+            for item in service.get(key) or []:
+                if isinstance(item, dict):
+                    _check_keys(item, allowed, here + (key,), at, key[:-1], f"{what} key {key!r}")
+        if isinstance(service.get("networks"), dict):
+            for net, options in service["networks"].items():
+                if options is not None:
+                    _check_keys(options, SERVICE_NETWORK_KEYS, here + ("networks", str(net)), at,
+                                "network", f"{what} key 'networks.{net}'")
+        if isinstance(service.get("depends_on"), dict):
+            for dep, options in service["depends_on"].items():
+                if options is not None:
+                    _check_keys(options, DEPENDS_ON_KEYS, here + ("depends_on", str(dep)), at,
+                                "depends_on", f"{what} key 'depends_on.{dep}'")
+        for key in _DURATION_KEYS:
+            value = service.get(key)
+            if key.startswith("healthcheck."):
+                value = (service.get("healthcheck") or {}).get(key.split(".", 1)[1])
+            if isinstance(value, str) and not _DURATION.fullmatch(value):
+                raise InvalidArgument(f"{at(*here, *key.split('.'))}: {what} key {key!r}: "
+                                      f"{value!r} is not a duration like 10s, 1m30s or 500ms")
         if "healthcheck" in service:
             _check_keys(service["healthcheck"], HEALTHCHECK_KEYS, here + ("healthcheck",), at,
                         "healthcheck", f"{what} key 'healthcheck'")
