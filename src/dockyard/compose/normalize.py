@@ -35,7 +35,7 @@ def normalize_service(name: str, svc: Mapping[str, Any], working_dir: str,
     out = dict(svc)
     where = f"service {name!r}"
     if "build" in out:
-        out["build"] = _build(out["build"], working_dir)
+        out["build"] = _build(out["build"], working_dir, env)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
             out[key] = shlex.split(out[key])
@@ -75,7 +75,7 @@ def normalize_service(name: str, svc: Mapping[str, Any], working_dir: str,
     return out
 
 
-def _build(build: Any, working_dir: str) -> dict[str, Any]:
+def _build(build: Any, working_dir: str, env: Mapping[str, str]) -> dict[str, Any]:
     spec = {"context": build} if isinstance(build, str) else dict(build)
     context = spec.get("context", ".")
     if "://" not in context and not context.startswith("git@"):
@@ -83,7 +83,7 @@ def _build(build: Any, working_dir: str) -> dict[str, Any]:
     spec["context"] = context
     spec.setdefault("dockerfile", "Dockerfile")
     if "args" in spec:
-        spec["args"] = _mapping(spec["args"], "build", "args", None)
+        spec["args"] = _mapping(spec["args"], "build", "args", env)
     return spec
 
 

@@ -52,3 +52,17 @@ def test_invalid(case: Path) -> None:
     with pytest.raises(DockyardError) as info:
         load_project(_files(case), _caller_env(case), None)
     assert (case / "error.txt").read_text().strip() in str(info.value)
+
+
+@pytest.mark.parametrize("case", [c for c in VALID if c.name != "interpolation"], ids=lambda p: p.name)
+def test_config_output_loads_back_to_itself(case: Path, tmp_path: Path) -> None:
+    """``config`` prints a fixed point: loading its output changes nothing.
+
+    (Not for the interpolation case: ``$$`` is unescaped once.)
+    """
+    project = load_project(_files(case), _caller_env(case), None)
+    printed = to_config_yaml(project)
+    again = tmp_path / "compose.yaml"
+    again.write_text(printed)
+    reloaded = load_project([str(again)], _caller_env(case), project.name)
+    assert to_config_yaml(reloaded) == printed
