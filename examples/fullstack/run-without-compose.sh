@@ -102,7 +102,9 @@ up() {
 }
 
 check() {
-  echo "GET http://127.0.0.1:$PROXY_PORT/health -> $(curl -fsS "http://127.0.0.1:$PROXY_PORT/health")"
+  local out; out=$(curl -fsS "http://127.0.0.1:$PROXY_PORT/health")
+  echo "GET http://127.0.0.1:$PROXY_PORT/health -> $out"
+  [[ $out == *'"status":"ok"'* ]] || { echo "FAIL: /health is not ok" >&2; return 1; }
   # the proxy (frontend only) must not reach db (backend only): neither by name ...
   if dy exec $P-nginx-1 getent hosts db >/dev/null 2>&1; then
     echo "FAIL: the proxy resolves 'db'" >&2; return 1

@@ -7,13 +7,21 @@ GET /        the version and the service's host name, touching neither backend
              (the image's HEALTHCHECK uses it).
 """
 import os
+import signal
 import socket
+import sys
 
 import psycopg2
 import redis
 from flask import Flask, jsonify
 
 app = Flask(__name__)
+
+# As the container's PID 1 the interpreter gets no default action for SIGTERM
+# (`docker stop` would wait 10 s and SIGKILL): exit on it, and on SIGINT too,
+# whatever disposition the process inherited.
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, lambda signum, frame: sys.exit(0))
 
 VERSION = os.environ.get("APP_VERSION", "dev")
 HOSTNAME = socket.gethostname()
