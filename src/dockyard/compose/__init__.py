@@ -7,6 +7,7 @@ load → interpolate → validate → merge → finalize)::
           ──interpolate──▶ ${VAR} substituted (environment over .env)
           ──validate_shape──▶ unknown keys / wrong types rejected per file
           ──normalize──▶ short syntax rewritten to long, per file
+          ──resolve_extends──▶ services built on their ``extends`` base
           ──merge──▶ one dict, later files override earlier ones (!reset, !override)
           ──select_services──▶ services of inactive profiles dropped
           ──finalize──▶ project name, default network, resource names

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from dockyard.compose.interpolation import interpolate
-from dockyard.compose.loader import load_document, load_dotenv
+from dockyard.compose.extends import resolve_extends
+from dockyard.compose.loader import Document, load_document, load_dotenv
 from dockyard.compose.merge import merge_files
 from dockyard.compose.normalize import normalize_file
 from dockyard.compose.profiles import active_profiles, select_services
@@ -71,12 +72,21 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
 
     model: dict[str, Any] = {}
     unset: set[str] = set()
-    for path in files:
+
+    def read(path: str, base_dir: str) -> tuple[dict[str, Any], Document]:
         doc = load_document(path)
         substituted = interpolate(doc.data, full_env, unset=unset)
         validate_shape(substituted, path, doc.lines)
-        model = merge_files(model, normalize_file(substituted, working_dir, full_env),
-                            doc.resets, doc.overrides)
+        return normalize_file(substituted, base_dir, full_env), doc
+
+    def services_of(path: str) -> dict[str, Any]:
+        # A file named by extends: its paths are relative to itself.
+        return read(path, os.path.dirname(path))[0]["services"]
+
+    for path in files:
+        normalized, doc = read(path, working_dir)
+        normalized["services"] = resolve_extends(normalized["services"], os.path.abspath(path), services_of)
+        model = merge_files(model, normalized, doc.resets, doc.overrides)
 
     name = _project_name(project_name, model.get("name"), full_env, working_dir)
     model = select_services(model, active_profiles(profiles, full_env))

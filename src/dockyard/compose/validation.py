@@ -85,6 +85,45 @@ SERVICE_KEYS: dict[str, tuple[type, ...]] = {
     "configs": _LIST,
     "pid": _STR,
     "ipc": _STR,
+    # Accepted and passed through to ``config``; the engine may not use them yet.
+    "annotations": _LIST_OR_MAP,
+    "attach": _BOOL,
+    "blkio_config": _MAP,
+    "cpu_count": (int, str),
+    "cpu_percent": (int, str),
+    "cpu_period": (int, str),
+    "cpu_quota": (int, str),
+    "cpu_rt_runtime": (int, str),
+    "cpu_rt_period": (int, str),
+    "cpuset": _STR,
+    "cgroup": _STR,
+    "cgroup_parent": _STR,
+    "credential_spec": _MAP,
+    "develop": _MAP,
+    "device_cgroup_rules": _LIST,
+    "dns_opt": _LIST,
+    "extends": (str, dict),
+    "gpus": _STR_OR_LIST,
+    "group_add": _LIST,
+    "isolation": _STR,
+    "label_file": _STR_OR_LIST,
+    "mac_address": _STR,
+    "mem_reservation": (str, int),
+    "mem_swappiness": (int, str),
+    "models": _LIST_OR_MAP,
+    "oom_kill_disable": _BOOL,
+    "oom_score_adj": _INT,
+    "pids_limit": (int, str),
+    "post_start": _LIST,
+    "pre_start": _LIST,
+    "pre_stop": _LIST,
+    "provider": _MAP,
+    "runtime": _STR,
+    "storage_opt": _MAP,
+    "use_api_socket": _BOOL,
+    "userns_mode": _STR,
+    "uts": _STR,
+    "volumes_from": _LIST,
 }
 
 BUILD_KEYS: dict[str, tuple[type, ...]] = {
@@ -121,6 +160,7 @@ RESOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "internal": _BOOL,
     "attachable": _BOOL,
     "enable_ipv6": _BOOL,
+    "enable_ipv4": _BOOL,
     "file": _STR,
     "environment": _STR,
 }
@@ -139,6 +179,8 @@ SERVICE_NETWORK_KEYS: dict[str, tuple[type, ...]] = {
     "aliases": _LIST, "ipv4_address": _STR, "ipv6_address": _STR, "link_local_ips": _LIST,
     "priority": _INT, "mac_address": _STR, "driver_opts": _MAP,
 }
+
+EXTENDS_KEYS: dict[str, tuple[type, ...]] = {"service": _STR, "file": _STR}
 
 DEPENDS_ON_KEYS: dict[str, tuple[type, ...]] = {"condition": _STR, "restart": _BOOL, "required": _BOOL}
 
@@ -195,6 +237,10 @@ def validate_shape(data: Mapping[str, Any], source: str,
                     raise InvalidArgument(
                         f"{at(*here, key)}: {what} key {key!r}: entry {item!r} must be "
                         + " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types))
+        if isinstance(service.get("extends"), dict):
+            _check_keys(service["extends"], EXTENDS_KEYS, here + ("extends",), at, "extends", f"{what} key 'extends'")
+            if "service" not in service["extends"]:
+                raise InvalidArgument(f"{at(*here, 'extends')}: {what} key 'extends' needs a 'service'")
         if isinstance(service.get("build"), dict):
             _check_keys(service["build"], BUILD_KEYS, here + ("build",), at, "build", f"{what} key 'build'")
         for key, allowed in (("ports", PORT_KEYS), ("volumes", MOUNT_KEYS)):
