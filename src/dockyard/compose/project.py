@@ -60,8 +60,8 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
 
     *env* is the caller's environment; the project directory's ``.env`` fills
     in what it lacks.  The project directory is the first file's directory.
-    The name comes from *project_name*, else the files' ``name:``, else
-    ``COMPOSE_PROJECT_NAME``, else the directory name.  *profiles* (else
+    The name comes from *project_name*, else ``COMPOSE_PROJECT_NAME``, else
+    the files' ``name:`` (the last one), else the directory name.  *profiles* (else
     ``COMPOSE_PROFILES``) enables services that declare profiles.
     Raises InvalidArgument (bad YAML, keys, types, references) or NotFound.
     """
@@ -130,8 +130,9 @@ def finalize(model: Mapping[str, Any], name: str, working_dir: str) -> Project:
 
 
 def _project_name(explicit: str | None, from_file: Any, env: Mapping[str, str], working_dir: str) -> str:
-    for candidate, source in ((explicit, "-p"), (from_file, "name:"),
-                              (env.get("COMPOSE_PROJECT_NAME"), "COMPOSE_PROJECT_NAME")):
+    # docker compose's order: -p, then the environment, then the files.
+    for candidate, source in ((explicit, "-p"), (env.get("COMPOSE_PROJECT_NAME"), "COMPOSE_PROJECT_NAME"),
+                              (from_file, "name:")):
         if candidate:
             if not _VALID_NAME.fullmatch(candidate):
                 raise InvalidArgument(

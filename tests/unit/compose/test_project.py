@@ -22,9 +22,9 @@ def test_project_name_precedence(tmp_path):
     f = write(tmp_path / "compose.yaml", "name: fromfile\nservices: {a: {image: x}}\n")
     env = {"COMPOSE_PROJECT_NAME": "fromenv"}
     assert load_project([f], env, "explicit").name == "explicit"
-    assert load_project([f], env, None).name == "fromfile"
-    write(tmp_path / "compose.yaml", "services: {a: {image: x}}\n")
     assert load_project([f], env, None).name == "fromenv"
+    assert load_project([f], {}, None).name == "fromfile"
+    write(tmp_path / "compose.yaml", "services: {a: {image: x}}\n")
     assert load_project([f], {}, None).name == normalize_project_name(tmp_path.name)
 
 
