@@ -323,8 +323,9 @@ def validate_references(model: Mapping[str, Any]) -> None:
             if mount["type"] == "volume" and mount.get("source") and mount["source"] not in volumes:
                 raise InvalidArgument(
                     f"service {name!r} key 'volumes' refers to undefined volume {mount['source']!r}")
-        for dep in service.get("depends_on", {}):
-            if dep not in services:
+        for dep, options in service.get("depends_on", {}).items():
+            # required: false marks an optional dependency, absent on purpose.
+            if dep not in services and options.get("required", True):
                 raise InvalidArgument(f"service {name!r} key 'depends_on' refers to undefined service {dep!r}")
     owners: dict[str, str] = {}
     for name, service in services.items():
@@ -339,7 +340,7 @@ def validate_references(model: Mapping[str, Any]) -> None:
         if replicas != 1:
             raise InvalidArgument(f"service {name!r} key 'container_name': a service with a fixed "
                                   f"container name cannot have {replicas} replicas")
-    cycle = find_cycle({n: list(s.get("depends_on", {})) for n, s in services.items()})
+    cycle = find_cycle({n: [d for d in s.get("depends_on", {}) if d in services] for n, s in services.items()})
     if cycle:
         raise InvalidArgument(
             f"service {cycle[0]!r} key 'depends_on': dependency cycle " + " -> ".join(cycle))

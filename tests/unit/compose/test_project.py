@@ -103,3 +103,11 @@ def test_unset_variables_are_warned_about(tmp_path):
     assert project.warnings == ("The 'OTHER' variable is not set. Defaulting to a blank string.",
                                 "The 'TAG' variable is not set. Defaulting to a blank string.")
     assert project.services["a"]["image"] == "x:1"
+
+
+def test_optional_dependency_may_be_missing(tmp_path):
+    f = write(tmp_path / "compose.yaml", "services:\n  web:\n    image: x\n"
+                                         "    depends_on: {db: {required: false}}\n")
+    project = load_project([f], {}, "p")
+    assert project.services["web"]["depends_on"] == {
+        "db": {"condition": "service_started", "restart": False, "required": False}}
