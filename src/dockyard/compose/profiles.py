@@ -26,7 +26,8 @@ def select_services(model: Mapping[str, Any], active: frozenset[str]) -> dict[st
     """*model* with the services of inactive profiles removed.
 
     An enabled service depending on a disabled one is an error naming both
-    and the profiles that would enable it.
+    and the profiles that would enable it (unless the dependency says
+    ``required: false``).
     """
     services = model.get("services") or {}
 
@@ -36,8 +37,8 @@ def select_services(model: Mapping[str, Any], active: frozenset[str]) -> dict[st
 
     kept = {name: svc for name, svc in services.items() if enabled(svc)}
     for name, svc in kept.items():
-        for dep in svc.get("depends_on") or {}:
-            if dep in services and dep not in kept:
+        for dep, options in (svc.get("depends_on") or {}).items():
+            if dep in services and dep not in kept and (options or {}).get("required", True):
                 raise InvalidArgument(
                     f"service {name!r} key 'depends_on': service {dep!r} is disabled; "
                     f"enable one of its profiles: {', '.join(services[dep]['profiles'])}")
