@@ -47,6 +47,14 @@ def test_network_namespace_is_the_containers_own(dy):
     assert [line.split(":")[0].strip() for line in out(r).splitlines()[2:]] == ["lo"]
 
 
+def test_processes_start_with_default_signal_dispositions(dy):
+    # Python ignores SIGPIPE/SIGXFSZ; none of that may leak into containers.
+    r = dy("run", "--rm", "busybox", "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
+    assert out(r).split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"], out(r)
+    r = dy("run", "--rm", "busybox", "sh", "-c", "yes | head -1")
+    assert out(r) == "y"
+
+
 def test_exit_codes(dy):
     assert dy("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
     r = dy("run", "--rm", "busybox", "/nonexistent")

@@ -40,6 +40,7 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import resource
 import socket
 import struct
@@ -320,11 +321,28 @@ def _apply_capabilities(caps: dict, user: dict) -> None:
         )
 
 
+def _default_signals() -> None:
+    """Every signal back to its default action and none blocked, as a process
+    started by runc finds them: ignored dispositions survive exec, and Python
+    ignores SIGPIPE and SIGXFSZ (a shell that starts dockyardd in the
+    background adds SIGINT and SIGQUIT), which would otherwise reach every
+    container process."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass  # the C library's reserved real-time signals
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _exec(process: dict) -> None:
     args = process["args"]
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in process.get("env", []))
     if not args or not args[0]:
         raise InitError("no command specified", 125)
+    _default_signals()
     try:
         os.execvpe(args[0], args, env)
     except OSError as e:
