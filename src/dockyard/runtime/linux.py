@@ -333,7 +333,10 @@ def _default_signals() -> None:
         try:
             signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError, RuntimeError):
-            pass  # the C library's reserved real-time signals
+            try:  # the C library's reserved real-time signals
+                syscalls.default_signal_raw(sig)
+            except OSError:
+                pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 

@@ -158,3 +158,21 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+_SYS_RT_SIGACTION = 13  # x86_64
+
+
+class _KernelSigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_ulong), ("flags", ctypes.c_ulong),
+                ("restorer", ctypes.c_ulong), ("mask", ctypes.c_ulong)]
+
+
+def default_signal_raw(sig: int) -> None:
+    """SIG_DFL for ``sig`` through the raw rt_sigaction system call: the C
+    library refuses to touch the signals it reserves for itself (32 and 33),
+    yet an ignored disposition of them is inherited across exec like any other."""
+    act = _KernelSigaction(0, 0, 0, 0)
+    if _libc.syscall(_SYS_RT_SIGACTION, sig, ctypes.byref(act), None, 8) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
