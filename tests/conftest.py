@@ -114,7 +114,6 @@ class Daemon:
 
     def _remove_network_state(self) -> None:
         """This daemon's bridges (from its records), its veths and its nftables table."""
-        import hashlib
         import sqlite3
 
         db = os.path.join(self.data_root, "metadata.db")
@@ -127,8 +126,11 @@ class Daemon:
                 pass
         for bridge in bridges:
             subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        tag = hashlib.sha256(os.path.realpath(self.data_root).encode()).hexdigest()[:8]
-        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{tag}"], capture_output=True)
+        from dockyard.paths import DataRoot
+        from dockyard.wiring import _network_instance
+
+        tag = _network_instance(DataRoot(self.data_root))
+        subprocess.run(["nft", "delete", "table", "ip", f"dockyard_{tag}" if tag else "dockyard"], capture_output=True)
 
 
 def _remove_cgroup(cid: str) -> None:

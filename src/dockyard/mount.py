@@ -20,10 +20,12 @@ safe in a threaded daemon.  Fine for now.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import tempfile
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from dockyard.errors import SystemError
 
@@ -116,6 +118,22 @@ def mount_all(mounts: Iterable[Mount], target: str) -> None:
         for _ in range(done):
             _umount2(target, MNT_DETACH)
         raise
+
+
+@contextlib.contextmanager
+def mounted(mounts: Iterable[Mount], parent: str, prefix: str = ".mnt-") -> Iterator[str]:
+    """``mounts`` on a fresh directory under ``parent`` for the length of the
+    block; unmounted (lazily) and the directory removed after."""
+    os.makedirs(parent, exist_ok=True)
+    target = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        mount_all(mounts, target)
+        try:
+            yield target
+        finally:
+            unmount(target, detach=True)
+    finally:
+        os.rmdir(target)
 
 
 def _umount2(target: str, flags: int) -> int:

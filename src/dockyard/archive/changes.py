@@ -32,13 +32,15 @@ every entry of the upper directory (placeholders excepted), whiteouts as
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import posixpath
 import stat
 import tarfile
+import tempfile
 from dataclasses import dataclass
-from typing import Collection, Iterator
+from typing import BinaryIO, Collection, Iterator
 
 from dockyard.archive.layers import MergedEntry, is_opaque, is_whiteout, merged_child, merged_names
 from dockyard.archive.tarstream import TarWriter
@@ -138,6 +140,17 @@ def layer_tar_from_upper(upper_dir: str, lower_dirs: list[str], mount_points: Co
             marker.mtime = 0
             yield writer.header_bytes(marker)
     yield writer.end()
+
+
+@contextlib.contextmanager
+def spooled_layer(upper_dir: str, lower_dirs: list[str], mount_points: Collection[str], tmp_dir: str) -> Iterator[BinaryIO]:
+    """:func:`layer_tar_from_upper` written to a temporary file (rewound), for
+    a commit that must read the layer twice (hash, then unpack)."""
+    with tempfile.TemporaryFile(dir=tmp_dir) as spool:
+        for chunk in layer_tar_from_upper(upper_dir, lower_dirs, mount_points):
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
 
 
 def _owner_or_mode_changed(upper: os.stat_result, lower: os.stat_result) -> bool:

@@ -115,5 +115,5 @@ async def _serve(data_root: str, path: str, forkserver) -> None:
         except FileNotFoundError:
             pass
         await daemon.containers.shutdown()
-        await daemon.networks.dns.close()
+        await daemon.networks.shutdown()
         daemon.close()

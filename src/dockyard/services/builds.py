@@ -41,7 +41,7 @@ from ..images.config import ContainerConfig, HistoryEntry, ImageConfig
 from ..images.reference import parse_reference
 from ..images.store import ImageStore
 from ..metadata.db import Database
-from ..mount import mount_all, unmount
+from ..mount import mounted, unmount
 from ..paths import DataRoot
 from ..shim.client import read_frame
 from ..snapshots.overlay import diff_dirs
@@ -84,25 +84,12 @@ class EngineBackend:
         chain = self.store.rootfs_chain(image_id) if image_id else []
         return chain[-1] if chain else None
 
-    @contextlib.contextmanager
-    def _mounted(self, mounts: list) -> Iterator[str]:
-        os.makedirs(self.root.tmp, exist_ok=True)
-        target = tempfile.mkdtemp(prefix="build-mnt-", dir=self.root.tmp)
-        try:
-            mount_all(mounts, target)
-            try:
-                yield target
-            finally:
-                unmount(target, detach=True)
-        finally:
-            os.rmdir(target)
-
     def change_files(self, parent: str, change: Callable[[str], bool], config: ContainerConfig,
                      entry: HistoryEntry, author: str) -> str:
         key = "build-" + secrets.token_hex(16)
         mounts = self.store.snapshotter.prepare(key, self._top(parent))
         try:
-            with self._mounted(mounts) as root:
+            with mounted(mounts, self.root.tmp, prefix="build-mnt-") as root:
                 changed = change(root)
             if not changed:
                 return self.new_image(parent, config, entry, author)
@@ -116,10 +103,7 @@ class EngineBackend:
         if upper is None:
             raise errors.InvalidArgument("building images needs the overlay snapshotter "
                                          "(this data root uses the copying one)")
-        with tempfile.TemporaryFile(dir=self.root.tmp) as spool:
-            for chunk in archive_changes.layer_tar_from_upper(upper, lowers, points):
-                spool.write(chunk)
-            spool.seek(0)
+        with archive_changes.spooled_layer(upper, lowers, points, self.root.tmp) as spool:
             return self.store.derive(parent or None, spool, config, entry, author=author)
 
     @contextlib.contextmanager
@@ -135,7 +119,7 @@ class EngineBackend:
         key = "build-view-" + secrets.token_hex(16)
         mounts = self.store.snapshotter.view(key, top)
         try:
-            with self._mounted(mounts) as root:
+            with mounted(mounts, self.root.tmp, prefix="build-mnt-") as root:
                 yield root
         finally:
             self.store.remove_rootfs(key)

@@ -12,8 +12,6 @@ the snapshot layers directly and never mount.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from typing import Iterator
 
 from .. import errors
@@ -22,7 +20,7 @@ from ..archive.copy_in import extract_into
 from ..archive.copy_out import tar_from
 from ..archive.export import export_rootfs
 from ..archive.stat import encode_header, path_stat
-from ..mount import mount_all, unmount
+from ..mount import mounted
 from ..runtime import cgroups
 from ..snapshots.overlay import diff_dirs
 from .container_state import Container
@@ -53,15 +51,8 @@ class ContainerFiles:
                     except OSError:
                         pass
             return
-        target = tempfile.mkdtemp(prefix=".mnt-", dir=self.containers.paths(c).dir)
-        try:
-            mount_all(self.store.rootfs_mounts(c.id), target)
-            try:
-                yield target
-            finally:
-                unmount(target, detach=True)
-        finally:
-            os.rmdir(target)
+        with mounted(self.store.rootfs_mounts(c.id), self.containers.paths(c).dir) as target:
+            yield target
 
     # -- archive (cp) --------------------------------------------------------------
 
@@ -120,10 +111,6 @@ class ContainerFiles:
         reference = None
         if repo:
             reference = f"{repo}:{tag}" if tag else repo
-        spool = tempfile.TemporaryFile(dir=self.containers.root.tmp)
-        with spool:
-            for chunk in archive_changes.layer_tar_from_upper(upper, lowers, points):
-                spool.write(chunk)
-            spool.seek(0)
+        with archive_changes.spooled_layer(upper, lowers, points, self.containers.root.tmp) as spool:
             created_by = " ".join([c.path, *c.args])
             return self.store.commit(c.image_id, spool, image_config, changes, comment, author, created_by, reference)

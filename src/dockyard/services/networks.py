@@ -225,6 +225,15 @@ class NetworkService:
                 await asyncio.to_thread(self._ensure_bridge, n)
         await asyncio.to_thread(self.apply_rules)
 
+    async def shutdown(self) -> None:
+        """Daemon stop: name servers closed; with no container left running,
+        the rules go too (the next start renders them again from the records),
+        so a stopped daemon leaves no packet rules on the host.  Bridges stay,
+        as docker0 does."""
+        await self.dns.close()
+        if not any(c.state.running for c in self._containers()):
+            await asyncio.to_thread(nft.remove, self.table)
+
     def _sweep_orphans(self) -> None:
         """Tables (and their bridges) of daemons whose data root is gone —
         temporary daemons of tests and checks: nothing will ever remove them."""
@@ -401,7 +410,7 @@ class NetworkService:
         for ref in [primary.name, *[k for k in endpoints if self.get(k).name != primary.name]]:
             n = self.get(ref)
             if n.driver != "bridge":
-                raise errors.InvalidArgument(f"container cannot be disconnected from host network or connected to host network")
+                raise errors.InvalidArgument("container cannot be disconnected from host network or connected to host network")
             conf = endpoints.get(ref) or endpoints.get(n.name) or endpoints.get(n.id) or {}
             wanted = ((conf.get("IPAMConfig") or {}).get("IPv4Address") or "")
             if wanted and not n.user_defined:
@@ -602,7 +611,7 @@ class NetworkService:
         config = config or {}
         mode = c.host_config.get("NetworkMode") or "bridge"
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise errors.Forbidden(f"container sharing network namespace with another container or host cannot be connected to any other network")
+            raise errors.Forbidden("container sharing network namespace with another container or host cannot be connected to any other network")
         if n.driver != "bridge":
             raise errors.Forbidden("container cannot be disconnected from host network or connected to host network")
         if n.name in (c.networks or {}):
