@@ -238,6 +238,11 @@ def test_connect_and_disconnect_a_running_container(dy, net):
     r = dy("exec", "dyt-roamer", "sh", "-c", "timeout 2 wget -qO- http://dyt-server/ >/dev/null 2>&1; echo rc=$?")
     assert out(r) != "rc=0"
     assert "dyt-conn" not in ok(dy("inspect", "-f", "{{json .NetworkSettings.Networks}}", "dyt-roamer"))
+    # Connected again after a disconnect: a free interface name, not the taken one.
+    ok(dy("network", "connect", "dyt-conn", "dyt-roamer"))
+    r = dy("exec", "dyt-roamer", "sh", "-c",
+           "for i in $(seq 50); do timeout 2 wget -qO- http://dyt-server/ && exit 0; sleep 0.1; done; exit 1")
+    assert out(r) == "reached"
 
 
 def test_static_ip_and_bad_input(dy, net):

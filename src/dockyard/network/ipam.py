@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.metadata.db import Database
@@ -85,6 +85,16 @@ class Pool:
             if addr not in (self.gateway, self.subnet.network_address, self.subnet.broadcast_address):
                 yield addr
 
+    def check(self, address: str) -> ipaddress.IPv4Address:
+        """A user's ``--ip``, parsed and checked against the pool (docker's errors)."""
+        try:
+            addr = ipaddress.IPv4Address(address)
+        except ValueError:
+            raise InvalidArgument(f"invalid IPv4 address: {address}") from None
+        if not self.contains(addr):
+            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {address}")
+        return addr
+
     def contains(self, address: ipaddress.IPv4Address) -> bool:
         return address in self.subnet and address not in (
             self.gateway, self.subnet.network_address, self.subnet.broadcast_address)
@@ -129,12 +139,7 @@ class Ipam:
             used = {r[0] for r in cur.execute("SELECT address FROM network_addresses WHERE network_id = ?",
                                               (network_id,))}
             if wanted:
-                try:
-                    addr = ipaddress.IPv4Address(wanted)
-                except ValueError:
-                    raise InvalidArgument(f"invalid IPv4 address: {wanted}") from None
-                if not pool.contains(addr):
-                    raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
+                addr = pool.check(wanted)
                 if str(addr) in used:
                     raise Conflict(f"Address already in use: {wanted}")
             else:
@@ -164,22 +169,15 @@ class Ipam:
 
 
 def _next_free(pool: Pool, used: set[str], last: ipaddress.IPv4Address | None) -> ipaddress.IPv4Address:
-    """The first free candidate after ``last``, wrapping around once."""
-    ordered = list(pool.candidates())
-    start = 0
-    if last is not None:
-        for i, addr in enumerate(ordered):
-            if addr > last:
-                start = i
-                break
-        else:
-            start = 0
-    for addr in ordered[start:] + ordered[:start]:
-        if str(addr) not in used:
+    """The first free candidate after ``last``, else the first free one (one pass)."""
+    wrapped = None
+    for addr in pool.candidates():
+        if str(addr) in used:
+            continue
+        if last is None or addr > last:
             return addr
+        if wrapped is None:
+            wrapped = addr
+    if wrapped is not None:
+        return wrapped
     raise Conflict("no available IPv4 addresses on this network's address pools")
-
-
-def host_collisions(host_networks: Callable[[], list[ipaddress.IPv4Network]]) -> list[ipaddress.IPv4Network]:
-    """The host's networks, ignoring the default route."""
-    return [n for n in host_networks() if n.prefixlen > 0]

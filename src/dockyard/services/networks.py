@@ -26,15 +26,17 @@ need.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
 import logging
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 from .. import errors
 from ..metadata.db import Database
@@ -44,9 +46,10 @@ from ..network.dns import EmbeddedDNS
 from ..network.ipam import DEFAULT_BRIDGE_POOL, USER_POOLS, USER_PREFIX, Ipam, Pool
 from ..network.ports import PortAllocator, PortBinding, plan_bindings
 from ..paths import DataRoot
-from ..units import now_rfc3339
+from ..units import now_rfc3339, parse_rfc3339
 from .container_files import EtcNetwork
 from .container_state import Container
+from .container_views import labels_match
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class Network:
     options: dict = field(default_factory=dict)
     created: str = ""
 
-    @property
+    @functools.cached_property
     def pool(self) -> Pool:
         return Pool.from_request(self.subnet, self.gateway, self.ip_range)
 
@@ -156,6 +159,7 @@ class NetworkService:
         self.ipam = Ipam(db)
         self.ports = PortAllocator()
         self.dns = EmbeddedDNS(self.resolve_name)
+        self._records: list[Network] | None = None  # see _all
         self._pending: dict[str, asyncio.Future] = {}  # wiring in progress, by container id
         self.netns_dir = os.path.join(root.root, "netns")
         os.makedirs(self.netns_dir, exist_ok=True)
@@ -165,7 +169,17 @@ class NetworkService:
     # -- records -------------------------------------------------------------------
 
     def _all(self) -> list[Network]:
-        return [Network.from_row(r) for r in self.db.query("SELECT * FROM networks ORDER BY created")]
+        """Every network, oldest first; read once from SQLite, then kept here
+        (start, exit and DNS look networks up on every call)."""
+        if self._records is None:
+            self._records = [Network.from_row(r) for r in self.db.query("SELECT * FROM networks ORDER BY created")]
+        return self._records
+
+    def _find(self, ref: str) -> Network | None:
+        try:
+            return self.get(ref)
+        except errors.NotFound:
+            return None
 
     def get(self, ref: str) -> Network:
         """By full id, name, or unique id prefix (docker's order)."""
@@ -189,14 +203,16 @@ class NetworkService:
             " labels, options, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, int(n.internal),
              int(n.attachable), json.dumps(n.labels), json.dumps(n.options), n.created))
+        self._records = None
+
+    def _delete(self, network_id: str) -> None:
+        self.db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+        self._records = None
 
     def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
-        taken = [ipaddress.IPv4Network(n.subnet) for n in self._all() if n.subnet]
-        own = {n.bridge for n in self._all() if n.bridge}
-        for net in links.host_networks(exclude=own):
-            if net.prefixlen > 0:
-                taken.append(net)
-        return taken
+        nets = self._all()
+        own = {n.bridge for n in nets if n.bridge}
+        return [ipaddress.IPv4Network(n.subnet) for n in nets if n.subnet] + links.host_networks(exclude=own)
 
     def _ensure_predefined(self) -> None:
         names = {n.name for n in self._all()}
@@ -302,7 +318,7 @@ class NetworkService:
         except BaseException:
             links.delete_bridge(bridge)
             self.ipam.drop_network(network_id)
-            self.db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+            self._delete(network_id)
             raise
         self.events.publish("network", "create", network_id, {"name": name, "type": "bridge"})
         return {"Id": network_id, "Warning": ""}
@@ -344,7 +360,7 @@ class NetworkService:
                 kinds = {"builtin" if n.predefined else "custom"}
                 if not kinds & set(filters["type"]):
                     continue
-            if "label" in filters and not _labels_match(n.labels, filters["label"]):
+            if "label" in filters and not labels_match(n.labels, filters["label"]):
                 continue
             if "dangling" in filters:
                 want = filters["dangling"][-1].lower() in ("true", "1")
@@ -360,7 +376,7 @@ class NetworkService:
             raise errors.Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
         if self._attached(n):
             raise errors.Forbidden(f"error while removing network: network {n.name} id {n.id} has active endpoints")
-        self.db.execute("DELETE FROM networks WHERE id = ?", (n.id,))
+        self._delete(n.id)
         self.ipam.drop_network(n.id)
         links.delete_bridge(n.bridge)
         self.apply_rules()
@@ -377,9 +393,9 @@ class NetworkService:
         for n in self._all():
             if n.predefined or self._attached(n):
                 continue
-            if "label" in filters and not _labels_match(n.labels, filters["label"]):
+            if "label" in filters and not labels_match(n.labels, filters["label"]):
                 continue
-            if until is not None and _created_ts(n.created) >= until:
+            if until is not None and parse_rfc3339(n.created) >= until:
                 continue
             self.remove(n.id)
             deleted.append(n.name)
@@ -404,9 +420,7 @@ class NetworkService:
                 raise errors.InvalidArgument("container cannot be connected to multiple networks with one of the networks in private (none) mode")
             return {mode: _endpoint(self.get(mode))}
         primary = self.get(mode)
-        if len(endpoints) > 1 and any(self.get(k).name != primary.name for k in endpoints):
-            pass  # docker (API >= 1.44) connects to all of them
-        out: dict = {}
+        out: dict = {}  # docker (API >= 1.44) connects to every network named
         for ref in [primary.name, *[k for k in endpoints if self.get(k).name != primary.name]]:
             n = self.get(ref)
             if n.driver != "bridge":
@@ -545,7 +559,6 @@ class NetworkService:
         # the container's processes and name server sockets are.
         for name, ep in (c.networks or {}).items():
             if ep.get("NetworkID"):
-                self.ipam.release(ep["NetworkID"], c.id)
                 if ep.get("IPAddress"):
                     self.events.publish("network", "disconnect", ep["NetworkID"],
                                         {"container": c.id, "name": name, "type": "bridge"})
@@ -572,11 +585,7 @@ class NetworkService:
         return self.sandbox_path(c)
 
     def _exists(self, ref: str) -> bool:
-        try:
-            self.get(ref)
-            return True
-        except errors.NotFound:
-            return False
+        return self._find(ref) is not None
 
     def forget(self, c: Container) -> None:
         """A container removed: nothing of it may stay allocated."""
@@ -627,12 +636,13 @@ class NetworkService:
             self._save(c)
             return
         try:
-            index = len(c.networks) - 1
             first = not any(e.get("IPAddress") for k, e in c.networks.items() if k != n.name)
+            taken = {name for _, name in await asyncio.to_thread(netns.run_in, self.sandbox_path(c),
+                                                                  socket.if_nameindex)}
+            ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
             await asyncio.to_thread(self._address_endpoint, c, n)
-            await asyncio.to_thread(self._wire_endpoint, c, n, self.sandbox_path(c), f"eth{index}", first)
-            await self._attach_dns(c)
-            await asyncio.to_thread(self.apply_rules)
+            await asyncio.to_thread(self._wire_endpoint, c, n, self.sandbox_path(c), ifname, first)
+            await self._attach_dns(c)  # publications follow the first network: the rules stay as they are
         except BaseException:
             c.networks.pop(n.name, None)
             self._save(c)
@@ -648,12 +658,11 @@ class NetworkService:
         if c.state.running and ep.get("IPAddress"):
             await asyncio.to_thread(links.detach, host_ifname(c.id, n.id))
             self.ipam.release(n.id, c.id)
-        del c.networks[n.name]
-        if c.host_config.get("NetworkMode") == n.name:
-            # docker keeps NetworkMode pointing at the network; the container then runs without it
-            pass
+        had_ports = bool(c.ports) and next(iter(c.networks)) == n.name  # publications use the first network
+        del c.networks[n.name]  # NetworkMode keeps naming it, as in docker
         self._save(c)
-        await asyncio.to_thread(self.apply_rules)
+        if had_ports:
+            await asyncio.to_thread(self.apply_rules)
         self.events.publish("network", "disconnect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
 
     # -- names ------------------------------------------------------------------------
@@ -661,7 +670,8 @@ class NetworkService:
     def resolve_name(self, container_id: str, name: str, qtype: int) -> list[str] | None:
         """The embedded DNS's question: what ``name`` means to this container.
         Only on user-defined networks the container shares with the target."""
-        me = next((c for c in self._containers() if c.id == container_id), None)
+        everyone = self._containers()
+        me = next((c for c in everyone if c.id == container_id), None)
         if me is None:
             return None
         name = name.rstrip(".").lower()
@@ -670,7 +680,7 @@ class NetworkService:
         for net_name, my_ep in (me.networks or {}).items():
             if not my_ep.get("IPAddress") or not my_ep.get("DNSNames"):
                 continue
-            for other in self._containers():
+            for other in everyone:
                 ep = (other.networks or {}).get(net_name)
                 if not ep or not ep.get("IPAddress") or not other.state.running:
                     continue
@@ -684,11 +694,12 @@ class NetworkService:
     # -- rules --------------------------------------------------------------------------
 
     def apply_rules(self) -> None:
+        nets = self._all()
         networks = [nft.BridgeNetwork(n.bridge, ipaddress.IPv4Network(n.subnet), ipaddress.IPv4Address(n.gateway),
                                       n.internal)
-                    for n in self._all() if n.driver == "bridge"]
+                    for n in nets if n.driver == "bridge"]
         publications = []
-        bridges = {n.name: n for n in self._all()}
+        bridges = {n.name: n for n in nets}
         for c in self._containers():
             if not c.ports or not c.networks:
                 continue
@@ -702,24 +713,5 @@ class NetworkService:
         nft.apply(nft.render(self.table, networks, publications, owner=os.path.realpath(self.root.root)))
 
 
-def _labels_match(labels: dict, wanted: Iterable[str]) -> bool:
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
-def _created_ts(created: str) -> float:
-    from ..units import parse_rfc3339
-
-    return parse_rfc3339(created)
-
-
 def _check_inside(n: Network, address: str) -> None:
-    try:
-        ip = ipaddress.IPv4Address(address)
-    except ValueError:
-        raise errors.InvalidArgument(f"invalid IPv4 address: {address}") from None
-    if not n.pool.contains(ip):
-        raise errors.InvalidArgument(f"no configured subnet or ip-range contain the IP address {address}")
+    n.pool.check(address)

@@ -15,7 +15,7 @@ def register(router: Router, networks: NetworkService, containers: ContainerServ
         return json_response(await asyncio.to_thread(networks.list, parse_filters(req.q("filters"))))
 
     async def inspect(req: Request):
-        return json_response(networks.inspect(req.params["id"]))
+        return json_response(await asyncio.to_thread(networks.inspect, req.params["id"]))
 
     async def create(req: Request):
         body = await req.json(required=True)
