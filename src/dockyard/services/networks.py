@@ -243,12 +243,22 @@ class NetworkService:
 
     async def shutdown(self) -> None:
         """Daemon stop: name servers closed; with no container left running,
-        the rules go too (the next start renders them again from the records),
-        so a stopped daemon leaves no packet rules on the host.  Bridges stay,
-        as docker0 does."""
+        its rules and bridges go too (see _clear_host)."""
         await self.dns.close()
         if not any(c.state.running for c in self._containers()):
-            await asyncio.to_thread(nft.remove, self.table)
+            await asyncio.to_thread(self._clear_host)
+
+    def _clear_host(self) -> None:
+        """Rules and bridges off the host (start() makes them again from the
+        records): a stopped daemon holds no subnet that another could need,
+        and a temporary one (tests) leaves nothing behind."""
+        nft.remove(self.table)
+        for n in self._all():
+            if n.bridge:
+                try:
+                    links.delete_bridge(n.bridge)
+                except errors.DockyardError:
+                    log.warning("could not remove bridge %s", n.bridge)
 
     def _sweep_orphans(self) -> None:
         """Tables (and their bridges) of daemons whose data root is gone —
