@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "attach": (_RUN, "cmd_attach", "Attach local standard input, output, and error streams "
                "to a running container"),
     "build": (_BUILD, "cmd_build", "Build an image from a Dockerfile"),
+    "compose": ("dockyard.cli.compose", "cmd_compose", "Define and run multi-container applications"),
     "commit": (_FS, "cmd_commit", "Create a new image from a container's changes"),
     "cp": (_FS, "cmd_cp", "Copy files/folders between a container and the local filesystem"),
     "create": (_RUN, "cmd_create", "Create a new container"),
@@ -91,7 +92,8 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     }),
     "container": ("Manage containers", {
         "attach": (_RUN, "cmd_attach"), "create": (_RUN, "cmd_create"),
-        "commit": (_FS, "cmd_commit"), "cp": (_FS, "cmd_cp"), "diff": (_FS, "cmd_diff"),
+        "compose": ("dockyard.cli.compose", "cmd_compose", "Define and run multi-container applications"),
+    "commit": (_FS, "cmd_commit"), "cp": (_FS, "cmd_cp"), "diff": (_FS, "cmd_diff"),
         "exec": (_EXEC, "cmd_exec"), "export": (_FS, "cmd_export"),
         "pause": (_PROC, "cmd_pause"), "unpause": (_PROC, "cmd_unpause"),
         "top": (_PROC, "cmd_top"), "port": (_SETTINGS, "cmd_port"),

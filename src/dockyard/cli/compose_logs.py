@@ -1,0 +1,195 @@
+"""``compose logs`` and the output of ``up`` in the foreground.
+
+Each container's log stream (``GET /containers/{id}/logs``) is read by its
+own thread over its own connection; complete lines are printed whole, under
+one lock, behind the container's name padded to the longest name and
+coloured per container when stdout is a terminal::
+
+    proj-db-1   | database system is ready to accept connections
+    proj-web-1  |  * Running on http://0.0.0.0:5000
+
+A stream that ends while following means the container stopped; ``up``
+then prints ``proj-web-1 exited with code 0`` and hears about it through
+:meth:`LogMux.wait` (``--abort-on-container-exit`` stops at the first).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from dockyard.cli.session import Session
+
+# docker compose's order: cyan, yellow, green, magenta, blue, red, then the bright ones.
+COLORS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91")
+
+
+class LogMux:
+    def __init__(self, session: Session, *, color: bool = True, prefix: bool = True,
+                 timestamps: bool = False):
+        self.session = session
+        self.color = color and _isatty(session.stdout)
+        self.prefix = prefix
+        self.timestamps = timestamps
+        self.names: list[str] = []
+        self._width = 0
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._responses: list[Any] = []
+        self._reporting = 0
+
+    def follow_all(self, rows: Iterable[dict[str, Any]], **kw: Any) -> None:
+        rows = list(rows)
+        self._width = max([self._width] + [len(_name(r)) for r in rows])
+        for row in rows:
+            self.follow(row, **kw)
+
+    def follow(self, row: dict[str, Any], *, follow: bool = True, tail: str = "all",
+               since: str | None = None, until: str | None = None, report_exit: bool = False) -> None:
+        name = _name(row)
+        self._width = max(self._width, len(name))
+        color = COLORS[len(self.names) % len(COLORS)]
+        self.names.append(name)
+        params = {"stdout": True, "stderr": True, "follow": follow, "tail": tail, "since": since,
+                  "until": until, "timestamps": self.timestamps}
+        if report_exit:
+            self._reporting += 1
+        thread = threading.Thread(target=self._read, args=(row["Id"], name, color, params, report_exit),
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _read(self, cid: str, name: str, color: str, params: dict[str, Any], report_exit: bool) -> None:
+        from dockyard import errors
+        from dockyard.client.api import APIClient
+        from dockyard.client.stream import Demultiplexer
+
+        client = APIClient(self.session.host)
+        pending = b""
+        try:
+            tty = bool((client.get(f"/containers/{cid}/json").get("Config") or {}).get("Tty"))
+            response = client.stream("GET", f"/containers/{cid}/logs", params)
+            self._responses.append(response)
+            demux = None if tty else Demultiplexer()
+            while True:
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                pieces = [chunk] if demux is None else [p for _, p in demux.feed(chunk)]
+                for piece in pieces:
+                    pending += piece
+                    *lines, pending = pending.split(b"\n")
+                    self._print(name, color, lines)
+            if pending:
+                self._print(name, color, [pending])
+            if report_exit:
+                code = int(client.post(f"/containers/{cid}/wait").get("StatusCode", 0))
+                self._line(f"{name} exited with code {code}")
+                self._exits.put((name, code))
+        except (errors.DockyardError, OSError, ValueError) as exc:
+            if report_exit:
+                self._exits.put((name, -1))
+            if not isinstance(exc, OSError):
+                self._line(f"{name}: {exc}")
+        finally:
+            client.close()
+
+    def _print(self, name: str, color: str, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        head = ""
+        if self.prefix:
+            head = f"{name.ljust(self._width)} | "
+            if self.color:
+                head = f"\x1b[{color}m{head}\x1b[0m"
+        text = "".join(f"{head}{line.decode('utf-8', 'replace').rstrip(chr(13))}\n" for line in lines)
+        with self._lock:
+            self.session.stdout.write(text)
+            self.session.stdout.flush()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self.session.stdout.write(text + "\n")
+            self.session.stdout.flush()
+
+    def wait(self, until_first: bool = False) -> tuple[str, int] | None:
+        """Block until every reporting container exited (or the first, with
+        *until_first*); the first exit.  Without reporting containers, until
+        every stream ends.  Ctrl-C raises KeyboardInterrupt here."""
+        first = None
+        for _ in range(self._reporting):
+            while True:
+                try:
+                    event = self._exits.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    continue
+            first = first or event
+            if until_first:
+                return first
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(0.5)
+        return first
+
+    def close(self) -> None:
+        for response in self._responses:
+            try:
+                response.close()
+            except OSError:
+                pass
+
+
+def _name(row: dict[str, Any]) -> str:
+    return (row.get("Names") or ["/"])[0].lstrip("/")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def cmd_logs(c: Any, argv: list[str]) -> int:
+    from dockyard.cli import units
+    from dockyard.cli.compose import services_flags
+    from dockyard.cli.session import StatusError
+
+    flags = services_flags("logs", "[OPTIONS] [SERVICE...]", "View output from containers")
+    flags.bool("follow", "f", "Follow log output")
+    flags.string("tail", "n", 'Number of lines to show from the end of the logs for each container',
+                 default="all")
+    flags.bool("timestamps", "t", "Show timestamps")
+    flags.bool("no-color", None, "Produce monochrome output")
+    flags.bool("no-log-prefix", None, "Don't print prefix in logs")
+    flags.string("since", None, "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                 "(e.g. 42m for 42 minutes)")
+    flags.string("until", None, "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or "
+                 "relative (e.g. 42m for 42 minutes)")
+    flags.int("index", None, "index of the container if service has multiple replicas")
+    opts, services = flags.parse(argv)
+    try:
+        since = units.timestamp(opts.since) if opts.since else None
+        until = units.timestamp(opts.until) if opts.until else None
+    except ValueError as exc:
+        raise StatusError(str(exc), 1) from None
+    engine = c.engine
+    rows = engine.containers(engine.service_names(services or None))
+    if opts.index:
+        from dockyard.compose import convert
+
+        rows = [r for r in rows if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
+    mux = LogMux(c.session, color=not opts.no_color, prefix=not opts.no_log_prefix,
+                 timestamps=opts.timestamps)
+    mux.follow_all(rows, follow=opts.follow, tail=opts.tail, since=since, until=until)
+    try:
+        mux.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mux.close()
+    return 0

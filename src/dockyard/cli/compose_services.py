@@ -1,0 +1,327 @@
+"""The compose commands that act on a project's existing containers:
+ps, start, stop, restart, kill, pause, unpause, rm, top, images and port.
+
+Each finds its containers by label through the engine (``Engine.containers``)
+and acts on them with the same Engine API calls ``dockyard stop`` and the rest
+use; services are taken in dependency order for start and restart, in reverse
+for stop.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dockyard import errors
+from dockyard.cli.compose import Compose, services_flags
+from dockyard.cli.containers import ContainerRow
+from dockyard.cli.formatter import render, tabwrite
+from dockyard.cli.session import StatusError
+from dockyard.compose import convert
+from dockyard.compose.plan import dependency_order
+
+PS_TABLE = "{{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
+PS_HEADERS = {"Name": "NAME", "Image": "IMAGE", "Command": "COMMAND", "Service": "SERVICE",
+              "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "ID": "CONTAINER ID",
+              "Names": "NAMES", "State": "STATE", "Project": "PROJECT", "CreatedAt": "CREATED AT",
+              "ExitCode": "EXIT CODE", "Health": "HEALTH", "Publishers": "PUBLISHERS"}
+
+
+class ServiceRow(ContainerRow):
+    """A ``compose ps`` line: docker's container fields plus compose's."""
+
+    @property
+    def Name(self) -> str:
+        return self.Names
+
+    @property
+    def Service(self) -> str:
+        return self.Label(convert.SERVICE)
+
+    @property
+    def Project(self) -> str:
+        return self.Label(convert.PROJECT)
+
+    @property
+    def Health(self) -> str:
+        status = self.Status
+        for word in ("healthy", "unhealthy", "starting"):
+            if f"({word})" in status or f"(health: {word})" in status:
+                return word
+        return ""
+
+    @property
+    def ExitCode(self) -> int:
+        status = self.Status
+        if status.startswith("Exited ("):
+            return int(status[len("Exited ("):].split(")")[0])
+        return 0
+
+    def __json__(self) -> dict[str, Any]:
+        out = super().__json__()
+        out.update(Name=self.Name, Service=self.Service, Project=self.Project, Health=self.Health,
+                   ExitCode=self.ExitCode)
+        return out
+
+
+def cmd_ps(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("ps", "[OPTIONS] [SERVICE...]", "List containers")
+    flags.bool("all", "a", "Show all stopped containers (including those created by the run command)")
+    flags.bool("quiet", "q", "Only display IDs")
+    flags.bool("services", None, "Display services")
+    flags.string("format", None, "Format output using a custom template: 'table', 'json' or a Go "
+                 "template", default="table")
+    flags.list("status", None, "Filter services by status. Values: [paused | restarting | removing | "
+               "running | dead | created | exited]")
+    flags.list("filter", None, "Filter services by a property (supported filters: status)")
+    flags.bool("no-trunc", None, "Don't truncate output")
+    flags.bool("orphans", None, "Include orphaned services (not declared by project)", default=True)
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    statuses = list(opts.status) + [f.partition("=")[2] for f in opts.filter if f.startswith("status=")]
+    rows = engine.containers(engine.service_names(services or None) if services else None,
+                             stopped=opts.all or bool(statuses), oneoff=None if opts.all else False)
+    if not opts.orphans:
+        rows = [r for r in rows if (r.get("Labels") or {}).get(convert.SERVICE) in c.project.services]
+    if statuses:
+        rows = [r for r in rows if r.get("State") in statuses]
+    if opts.services:
+        for name in dict.fromkeys((r.get("Labels") or {}).get(convert.SERVICE, "") for r in rows):
+            c.session.out(name)
+        return 0
+    fmt = "{{.ID}}" if opts.quiet else opts.format
+    now = time.time()
+    table = [ServiceRow(r, not opts.no_trunc and not opts.quiet, now) for r in rows]
+    if fmt == "json":
+        import json
+
+        c.session.out(json.dumps([row.__json__() for row in table]))
+        return 0
+    c.session.stdout.write(render(fmt, table, PS_HEADERS, PS_TABLE))
+    return 0
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def _rows(c: Compose, services: list[str], *, stopped: bool = True) -> list[dict[str, Any]]:
+    engine = c.engine
+    return engine.containers(engine.service_names(services or None), stopped=stopped)
+
+
+def _by_order(c: Compose, rows: list[dict[str, Any]], reverse: bool = False) -> list[list[dict[str, Any]]]:
+    """Rows grouped by service, services in dependency order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r.get("Labels") or {}).get(convert.SERVICE, ""), []).append(r)
+    known = [s for s in c.project.services if s in groups]
+    order = dependency_order(c.project.services, known)
+    if reverse:
+        order.reverse()
+    return [groups[s] for s in order] + [g for s, g in groups.items() if s not in c.project.services]
+
+
+def _each(c: Compose, groups: list[list[dict[str, Any]]], verb: str, done: str, call: Any) -> None:
+    """Apply *call* to each row, a group at a time, rows of a group in parallel."""
+    progress = c.engine.progress
+
+    def one(row: dict[str, Any]) -> None:
+        name = _name(row)
+        progress.event("Container", name, verb)
+        try:
+            call(row)
+        except errors.NotModified:
+            pass
+        progress.event("Container", name, done)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for group in groups:
+            for future in [pool.submit(one, r) for r in group]:
+                future.result()
+
+
+def stop_rows(c: Compose, rows: list[dict[str, Any]], timeout: int | None) -> None:
+    engine = c.engine
+    _each(c, _by_order(c, rows, reverse=True), "Stopping", "Stopped",
+          lambda r: engine.client.post(f"/containers/{r['Id']}/stop", {"t": timeout}))
+
+
+def _timeout(flags: Any) -> None:
+    flags.int("timeout", "t", "Specify a shutdown timeout in seconds", default=-1)
+
+
+def cmd_stop(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("stop", "[OPTIONS] [SERVICE...]", "Stop services")
+    _timeout(flags)
+    opts, services = flags.parse(argv)
+    stop_rows(c, _rows(c, services, stopped=False), None if opts.timeout < 0 else opts.timeout)
+    return 0
+
+
+def cmd_start(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("start", "[SERVICE...]", "Start services")
+    flags.bool("wait", None, "Wait for services to be running|healthy. Implies detached mode.")
+    flags.int("wait-timeout", None, "Maximum duration in seconds to wait for the project to be "
+              "running|healthy")
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    rows = _rows(c, services)
+    if not rows:
+        raise StatusError("service(s) have no containers to start: run `compose up` first"
+                          if services else "no containers to start", 1)
+    stopped = [r for r in rows if r.get("State") in ("created", "exited", "dead")]
+    _each(c, _by_order(c, stopped), "Starting", "Started",
+          lambda r: engine.client.post(f"/containers/{r['Id']}/start"))
+    if opts.wait:
+        engine.wait_running([r["Id"] for r in rows], opts.wait_timeout or None)
+    return 0
+
+
+def cmd_restart(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("restart", "[OPTIONS] [SERVICE...]", "Restart service containers")
+    _timeout(flags)
+    flags.bool("no-deps", None, "Don't restart dependent services")
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    timeout = None if opts.timeout < 0 else opts.timeout
+    _each(c, _by_order(c, _rows(c, services)), "Restarting", "Started",
+          lambda r: engine.client.post(f"/containers/{r['Id']}/restart", {"t": timeout}))
+    return 0
+
+
+def cmd_kill(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("kill", "[OPTIONS] [SERVICE...]", "Force stop service containers")
+    flags.string("signal", "s", "SIGNAL to send to the container", default="SIGKILL")
+    flags.bool("remove-orphans", None, "Remove containers for services not defined in the Compose file")
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    rows = _rows(c, services, stopped=False)
+    _each(c, [rows], "Killing", "Killed",
+          lambda r: engine.client.post(f"/containers/{r['Id']}/kill", {"signal": opts.signal}))
+    return 0
+
+
+def cmd_pause(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("pause", "[SERVICE...]", "Pause services")
+    _, services = flags.parse(argv)
+    engine = c.engine
+    rows = [r for r in _rows(c, services, stopped=False) if r.get("State") == "running"]
+    _each(c, [rows], "Pausing", "Paused", lambda r: engine.client.post(f"/containers/{r['Id']}/pause"))
+    return 0
+
+
+def cmd_unpause(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("unpause", "[SERVICE...]", "Unpause services")
+    _, services = flags.parse(argv)
+    engine = c.engine
+    rows = [r for r in _rows(c, services, stopped=False) if r.get("State") == "paused"]
+    _each(c, [rows], "Unpausing", "Unpaused", lambda r: engine.client.post(f"/containers/{r['Id']}/unpause"))
+    return 0
+
+
+def cmd_rm(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("rm", "[OPTIONS] [SERVICE...]", "Removes stopped service containers")
+    flags.bool("force", "f", "Don't ask to confirm removal")
+    flags.bool("stop", "s", "Stop the containers, if required, before removing")
+    flags.bool("volumes", "v", "Remove any anonymous volumes attached to containers")
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    rows = _rows(c, services)
+    if opts.stop:
+        stop_rows(c, [r for r in rows if r.get("State") in ("running", "paused", "restarting")], None)
+        rows = _rows(c, services)
+    stopped = [r for r in rows if r.get("State") not in ("running", "paused", "restarting")]
+    if not stopped:
+        c.session.err("No stopped containers")
+        return 0
+    if not opts.force:
+        c.session.err("Going to remove " + ", ".join(_name(r) for r in stopped))
+        c.session.err("? Are you sure you want to remove these containers? (y/N) ", end="")
+        import sys
+
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    _each(c, [stopped], "Removing", "Removed",
+          lambda r: engine.client.delete(f"/containers/{r['Id']}", {"v": opts.volumes}))
+    return 0
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
+def cmd_top(c: Compose, argv: list[str]) -> int:
+    from dockyard.cli.processes import top_table
+
+    flags = services_flags("top", "[SERVICES...]", "Display the running processes")
+    _, services = flags.parse(argv)
+    engine = c.engine
+    first = True
+    for row in _rows(c, services, stopped=False):
+        listing = engine.client.get(f"/containers/{row['Id']}/top") or {}
+        if not first:
+            c.session.out()
+        first = False
+        c.session.out(_name(row))
+        c.session.stdout.write(top_table(listing))
+    return 0
+
+
+def cmd_images(c: Compose, argv: list[str]) -> int:
+    from dockyard.cli import units
+
+    flags = services_flags("images", "[OPTIONS] [SERVICE...]", "List images used by the created containers")
+    flags.bool("quiet", "q", "Only display IDs")
+    flags.string("format", None, "Format the output. Values: [table | json]", default="table")
+    opts, services = flags.parse(argv)
+    engine = c.engine
+    rows = _rows(c, services)
+    entries = []
+    for row in rows:
+        try:
+            image = engine.client.get(f"/images/{row['ImageID']}/json")
+        except errors.NotFound:
+            continue
+        ref = row.get("Image", "")
+        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        entries.append({"ContainerName": _name(row), "Repository": repo, "Tag": tag,
+                        "ID": image["Id"], "Size": image.get("Size", 0)})
+    if opts.quiet:
+        for image_id in dict.fromkeys(e["ID"] for e in entries):
+            c.session.out(image_id.split(":", 1)[-1][:12])
+        return 0
+    if opts.format == "json":
+        import json
+
+        c.session.out(json.dumps(entries))
+        return 0
+    lines = ["CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE"]
+    lines += [f"{e['ContainerName']}\t{e['Repository']}\t{e['Tag']}\t{e['ID'].split(':', 1)[-1][:12]}\t"
+              f"{units.human_size(e['Size'])}" for e in entries]
+    c.session.stdout.write(tabwrite("\n".join(lines) + "\n"))
+    return 0
+
+
+def cmd_port(c: Compose, argv: list[str]) -> int:
+    flags = services_flags("port", "[OPTIONS] SERVICE PRIVATE_PORT", "Print the public port for a port binding",
+                           min_args=2, max_args=2)
+    flags.string("protocol", None, "tcp or udp", default="tcp")
+    flags.int("index", None, "Index of the container if service has multiple replicas", default=1)
+    opts, (service, private) = flags.parse(argv)
+    engine = c.engine
+    rows = [r for r in _rows(c, [service]) if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
+    if not rows:
+        raise StatusError(f"service {service!r} has no container number {opts.index}", 1)
+    info = engine.client.get(f"/containers/{rows[0]['Id']}/json")
+    ports = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{private}/{opts.protocol}") or []
+    if not ports:
+        raise StatusError(f"no port {private}/{opts.protocol} for container {_name(rows[0])}: "
+                          "is the port published?", 1)
+    p = ports[0]
+    c.session.out(f"{p.get('HostIp') or '0.0.0.0'}:{p.get('HostPort')}")
+    return 0
+
+
+def _name(row: dict[str, Any]) -> str:
+    return (row.get("Names") or ["/"])[0].lstrip("/")
