@@ -57,6 +57,9 @@ demo: daemon
 	@echo "Building the guide's multi-stage Flask app (the base images take a minute the first time)"
 	examples/flask-app/demo.sh
 	@echo
+	@echo "The guide's full-stack compose example: nginx -> Flask -> Redis + PostgreSQL"
+	examples/fullstack/demo.sh
+	@echo
 	@echo "Point the docker CLI at dockyard with:  export DOCKER_HOST=unix://$(SOCK)"
 
 test: install
@@ -70,6 +73,7 @@ bench: daemon
 	bench/build_cache.sh
 	bench/network.sh
 	bench/registry.sh
+	bench/compose.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
