@@ -8,7 +8,7 @@
 #
 # The project: proxy (published on 127.0.0.1:18491) -> web x1 -> api -> db + cache,
 # on two networks, with a named volume and a health check on db that gates api
-# (service_healthy, probed every 200 ms) — what a small real project looks like.
+# (service_healthy, probed every 200 ms; no start_interval, which docker-compose 1.x refuses) — what a small real project looks like.
 # Every process handles SIGTERM, so `down` measures the engine, not a 10 s timeout.
 # Each run is `up -d` on nothing then `down -v`; the project is removed at exit.
 set -u
@@ -30,9 +30,7 @@ services:
     networks: [backend]
     healthcheck:
       test: ["CMD", "true"]
-      interval: 10s
-      start_period: 10s
-      start_interval: 200ms
+      interval: 200ms
   cache:
     image: busybox
     command: *idle
@@ -101,7 +99,9 @@ printf 'dockyard compose -> dockyardd: up -d %ss, down -v %ss  (5 services, medi
 if [[ ${#compose_cmd[@]} -gt 0 ]] && curl -sf --unix-socket "${dockerd#unix://}" http://d/_ping >/dev/null 2>&1 &&
    DOCKER_HOST=$dockerd docker image inspect busybox >/dev/null 2>&1; then
   read -r their_up their_down < <(DOCKER_HOST=$dockerd measure "${compose_cmd[@]}") || exit 1
-  printf 'docker compose   -> dockerd  : up -d %ss, down -v %ss\n' "$their_up" "$their_down"
+  printf '%s %s -> dockerd %s: up -d %ss, down -v %ss\n' "${compose_cmd[*]}" \
+    "$("${compose_cmd[@]}" version --short 2>/dev/null)" \
+    "$(DOCKER_HOST=$dockerd docker version -f '{{.Server.Version}}' 2>/dev/null)" "$their_up" "$their_down"
   printf 'ratio (dockyard / docker): up -d %.2f, down -v %.2f\n' \
     "$(echo "$ours_up / $their_up" | bc -l)" "$(echo "$ours_down / $their_down" | bc -l)"
 else
