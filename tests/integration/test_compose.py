@@ -328,8 +328,6 @@ def test_recreate_keeps_anonymous_volume(compose):
     p.daemon.cli("volume", "rm", "-f", volume[0])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cmd_up parses -V/--renew-anon-volumes but never passes it to "
-                   "Engine.up, and _recreate always inherits the old anonymous volumes")
 def test_renew_anon_volumes(compose):
     p = compose("dyt-renew", f"""
         services:
@@ -719,8 +717,6 @@ def test_config_output(compose):
     assert p.container_ids() == [] and p.networks() == []  # config makes nothing
 
 
-@pytest.mark.xfail(strict=True, reason="bug: config --services prints file order; docker compose walks "
-                   "the services dependencies first (project.ForEachService), and --hash sorts by name")
 def test_config_services_in_dependency_order(compose):
     p = compose("dyt-config-order", """
         services:
@@ -1021,9 +1017,6 @@ def test_run_starts_dependencies(compose):
     assert p.container_ids() == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Engine.down catches only Conflict when a network is still in "
-                   "use, but the daemon answers Forbidden (403, as docker does), so down fails instead of "
-                   "warning 'Resource is still in use' as docker compose does")
 def test_down_without_remove_orphans_leaves_them_and_succeeds(compose):
     p = compose("dyt-orphan2", f"""
         services:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
+import time
 from typing import Any
 
 from dockyard import errors
@@ -230,10 +230,12 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
     scales = parse_scales(opts.scale)
     timeout = None if opts.timeout < 0 else opts.timeout
     engine = c.engine
+    began = time.time()
     ids = engine.up(services or None, no_deps=opts.no_deps, force_recreate=opts.force_recreate,
                     no_recreate=opts.no_recreate, build=opts.build, no_build=opts.no_build,
                     scales=scales, remove_orphans=opts.remove_orphans, start=not opts.no_start,
-                    timeout=timeout, pull_policy=None if opts.pull == "policy" else opts.pull)
+                    timeout=timeout, pull_policy=None if opts.pull == "policy" else opts.pull,
+                    renew_anon_volumes=opts.renew_anon_volumes)
     if opts.no_start:
         return 0
     if opts.wait:
@@ -241,19 +243,21 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
         return 0
     if opts.detach:
         return 0
-    return attach(c, ids, opts, timeout)
+    return attach(c, ids, opts, timeout, began)
 
 
-def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None) -> int:
-    """``up`` in the foreground: every container's output until all have
-    exited (or, with --abort-on-container-exit, the first); Ctrl-C stops them."""
+def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since: float) -> int:
+    """``up`` in the foreground: every container's output from *since* (when
+    ``up`` began: a restarted container's earlier runs are not shown) until
+    all have exited (or, with --abort-on-container-exit, the first); Ctrl-C
+    stops them."""
     from dockyard.cli.compose_logs import LogMux
 
     engine = c.engine
     rows = {r["Id"]: r for r in engine.containers()}
     mux = LogMux(c.session, color=not opts.no_color, prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
-    mux.follow_all([rows[cid] for cid in ids if cid in rows], report_exit=True)
+    mux.follow_all([rows[cid] for cid in ids if cid in rows], report_exit=True, since=f"{since:.9f}")
     if c.session.stdout.isatty():
         c.session.err("Attaching to " + ", ".join(mux.names))
     exit_code = 0
@@ -342,7 +346,10 @@ def cmd_config(c: Compose, argv: list[str]) -> int:
     from dockyard.compose import convert
 
     if opts.services:
-        lines = list(project.services)
+        from dockyard.compose.plan import dependency_order
+
+        # Dependencies first, as docker compose walks them.
+        lines = dependency_order(project.services, sorted(project.services))
     elif opts.volumes:
         lines = list(project.volumes)
     elif opts.networks:
@@ -352,7 +359,7 @@ def cmd_config(c: Compose, argv: list[str]) -> int:
     elif opts.profiles:
         lines = sorted({p for s in project.services.values() for p in s.get("profiles") or []})
     elif opts.hash:
-        names = list(project.services) if opts.hash == "*" else opts.hash.split(",")
+        names = sorted(project.services) if opts.hash == "*" else opts.hash.split(",")
         lines = [f"{n} {convert.config_hash(project.services[n])}" for n in names if n in project.services]
     else:
         if services:

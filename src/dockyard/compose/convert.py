@@ -323,6 +323,8 @@ def _host_config(view: ServiceView, name: str, svc: Mapping[str, Any], peer: Map
     else:
         nets = _ordered_networks(svc)
         if nets:
+            if nets[0] not in view.networks:
+                raise ValueError(f"undefined network {nets[0]!r}")
             hc["NetworkMode"] = view.networks[nets[0]]["name"]
     return hc
 

@@ -58,6 +58,7 @@ class Engine:
         self._local = threading.local()
         self._clients: list[Any] = []
         self._lock = threading.Lock()
+        self._renew_anon_volumes = False
 
     @property
     def client(self) -> Any:
@@ -197,9 +198,12 @@ class Engine:
            force_recreate: bool = False, no_recreate: bool = False, build: bool = False,
            no_build: bool = False, scales: Mapping[str, int] | None = None,
            remove_orphans: bool = False, start: bool = True, timeout: int | None = None,
-           pull_policy: str | None = None) -> list[str]:
+           pull_policy: str | None = None, renew_anon_volumes: bool = False) -> list[str]:
         """Converge the chosen services (and, unless *no_deps*, what they
-        depend on); returns the ids of the services' containers."""
+        depend on); returns the ids of the services' containers.  A recreated
+        container keeps its predecessor's anonymous volumes unless
+        *renew_anon_volumes*."""
+        self._renew_anon_volumes = renew_anon_volumes
         selected = self.service_names(services)
         names = selected if no_deps else with_dependencies(self.project.services, selected)
         order = dependency_order(self.project.services, names)
@@ -301,8 +305,9 @@ class Engine:
     def _recreate(self, name: str, old: Observed, image_id: str, start: bool, timeout: int | None) -> str:
         svc = self.project.services[name]
         info = self.client.get(f"/containers/{old.id}/json")
-        anonymous = {v["target"] for v in svc.get("volumes") or []
-                     if v.get("type", "volume") == "volume" and not v.get("source")}
+        anonymous = set() if self._renew_anon_volumes else {
+            v["target"] for v in svc.get("volumes") or []
+            if v.get("type", "volume") == "volume" and not v.get("source")}
         inherited = {m["Destination"]: m["Name"] for m in info.get("Mounts") or []
                      if m.get("Type") == "volume" and m.get("Destination") in anonymous and m.get("Name")}
         self.progress.event("Container", old.name, "Recreate")
@@ -482,8 +487,10 @@ class Engine:
             try:
                 self.client.delete(f"/networks/{net['name']}")
                 self.progress.event("Network", net["name"], "Removed")
-            except errors.Conflict as exc:
-                self.progress.warn(f"network {net['name']}: {exc}")
+            except (errors.Conflict, errors.Forbidden):
+                # Still used by a container compose does not own here (an
+                # orphan left by choice): docker compose warns and goes on.
+                self.progress.event("Network", net["name"], "Resource is still in use")
         if volumes:
             for key, vol in self.project.volumes.items():
                 if vol.get("external"):

@@ -299,8 +299,6 @@ def test_bad_values_are_invalid_argument(tmp_path):
         convert.container_body(v, "s", {**p.services["s"], "networks": {"nope": None}}, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _host_config looks the primary network up in view.networks "
-                   "before _endpoints checks it, so the KeyError's bare \"'nope'\" is the message")
 def test_undefined_network_message_names_the_problem(tmp_path):
     p = project(tmp_path, "services: {s: {image: busybox}}\n")
     with pytest.raises(InvalidArgument, match="undefined network 'nope'"):
