@@ -24,6 +24,7 @@ shared, so each worker thread makes its own (``client``).
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -39,6 +40,7 @@ from dockyard.compose.progress import Progress
 from dockyard.compose.project import Project
 
 POLL_INTERVAL = 0.1
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 
 
 class DependencyFailed(errors.DockyardError):
@@ -472,8 +474,19 @@ class Engine:
             self.progress.warn(f"Found orphan containers ([{names}]) for this project. If you removed or "
                                "renamed this service in your compose file, you can run this command with "
                                "the --remove-orphans flag to clean it up.")
-        self.remove_containers(known + (orphans if remove_orphans else []), stop=True,
-                               volumes=volumes, timeout=timeout)
+        removed = known + (orphans if remove_orphans else [])
+        # Anonymous volumes a recreated container inherited are attached by
+        # name, so removing the container with v=1 leaves them: -v takes
+        # them explicitly once the containers are gone.
+        anonymous = {m["Name"] for r in removed for m in r.get("Mounts") or []
+                     if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(m.get("Name") or "")}
+        self.remove_containers(removed, stop=True, volumes=volumes, timeout=timeout)
+        if volumes:
+            for name in sorted(anonymous):
+                try:
+                    self.client.delete(f"/volumes/{name}")
+                except (errors.NotFound, errors.Conflict, errors.Forbidden):
+                    pass
         for key, net in self.project.networks.items():
             if net.get("external"):
                 continue
