@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEB_PACKAGES := procps busybox-static tini runc crun nftables debootstrap iproute2 curl bc skopeo docker-registry
+# docker-compose 1.x for the compose interoperability tests, without its
+# recommended docker.io: dockerd is never a dependency.
+NO_RECOMMENDS_PACKAGES := docker-compose
 SOCK ?= /run/dockyard/dockyard.sock
 DATA_ROOT ?= /var/lib/dockyard
 export DOCKYARD_HOST ?= unix://$(SOCK)
@@ -24,6 +27,11 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@missing=$$(for p in $(NO_RECOMMENDS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (no recommends): $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(BIN)/dockyard: pyproject.toml
