@@ -12,7 +12,7 @@ SOCK ?= /run/dockyard/dockyard.sock
 DATA_ROOT ?= /var/lib/dockyard
 export DOCKYARD_HOST ?= unix://$(SOCK)
 
-.PHONY: install deps demo test test-unit daemon stop-daemon bench clean
+.PHONY: install deps demo test test-unit daemon stop-daemon bench clean install-compose-plugin
 
 # Compiled here: the CLI starts a fresh interpreter per command, and with
 # PYTHONDONTWRITEBYTECODE set (as in this environment) it would recompile each time.
@@ -82,6 +82,16 @@ bench: daemon
 	bench/network.sh
 	bench/registry.sh
 	bench/compose.sh
+
+# `docker compose` through dockyard: the docker CLI's plugin directory gets a link
+# to contrib/cli-plugins/docker-compose, unless a compose plugin is there already.
+PLUGIN_DIR ?= $(HOME)/.docker/cli-plugins
+install-compose-plugin: install
+	@mkdir -p $(PLUGIN_DIR)
+	@if [ -e $(PLUGIN_DIR)/docker-compose ] && [ "$$(readlink -f $(PLUGIN_DIR)/docker-compose)" != "$(CURDIR)/contrib/cli-plugins/docker-compose" ]; then \
+		echo "$(PLUGIN_DIR)/docker-compose exists (another compose plugin); leaving it"; exit 1; \
+	fi
+	ln -sf $(CURDIR)/contrib/cli-plugins/docker-compose $(PLUGIN_DIR)/docker-compose
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -109,3 +109,33 @@ def test_docker_compose_v1_sees_and_removes_our_project(daemon, project):
     assert not daemon.cli("ps", "-aq", "--filter", "label=com.docker.compose.project=dyt-v1").stdout.strip()
     networks = daemon.cli("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
     assert not [n for n in networks if n.startswith("dyt-v1_")]
+
+
+def test_docker_compose_plugin_runs_dockyard_compose(daemon, tmp_path):
+    """`docker compose` with contrib/cli-plugins/docker-compose installed (in a
+    private DOCKER_CONFIG) is dockyard compose, with the docker CLI's -H."""
+    config = tmp_path / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    os.symlink(os.path.join(REPO, "contrib", "cli-plugins", "docker-compose"),
+               config / "cli-plugins" / "docker-compose")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "compose.yaml").write_text("services:\n  s:\n    image: busybox\n    command: sleep 300\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "DOCKYARD_"))}
+    env["DOCKER_CONFIG"] = str(config)
+
+    def docker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "-H", daemon.host, "compose", "-p", "dyt-plugin", *args],
+                              cwd=work, env=env, capture_output=True, timeout=60)
+
+    try:
+        up = docker("up", "-d")
+        assert up.returncode == 0, up.stderr.decode()
+        ps = docker("ps", "--format", "{{.Name}}")
+        assert ps.stdout.decode().split() == ["dyt-plugin-s-1"], ps.stderr
+        listed = subprocess.run(["docker", "--help"], env=env, capture_output=True).stdout.decode()
+        assert "dockyard compose" in listed
+    finally:
+        down = docker("down", "-t", "0")
+    assert down.returncode == 0, down.stderr.decode()
+    assert not daemon.cli("ps", "-aq", "--filter", "label=com.docker.compose.project=dyt-plugin").stdout.strip()
