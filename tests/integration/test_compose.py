@@ -642,8 +642,10 @@ def test_lifecycle_commands(compose):
     assert re.split(r"\s{2,}", table[0]) == ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
     assert len(table) == 2 and table[1].startswith(web + " ")
     assert "0.0.0.0:18121->80/tcp" in table[1] and " web " in table[1], table
-    ps = json.loads(ok(p("ps", "-a", "--format", "json")))
+    ps = [json.loads(line) for line in ok(p("ps", "-a", "--format", "json")).splitlines()]  # JSON lines
     assert {row["Service"]: row["State"] for row in ps} == {"web": "running", "worker": "exited"}
+    assert {row["Service"]: row["ExitCode"] for row in ps}["worker"] == 137
+    assert not any("…" in row["Command"] for row in ps)
 
     ok(p("rm", "-f", "worker"))
     assert sorted(p.by_name()) == [web]
@@ -1033,3 +1035,120 @@ def test_down_without_remove_orphans_leaves_them_and_succeeds(compose):
     assert sorted(p.by_name()) == ["dyt-orphan2-gone-1"]  # left, as asked
     assert len(p.networks()) == 1  # still in use by the orphan
     ok(r)
+
+
+# -- behaviour from the review against docker compose's source -----------------------------------
+
+
+def test_quick_service_started_dependency_does_not_fail_up(compose):
+    # service_started asks only that the dependency was started: a one-shot
+    # that has already exited is fine (docker compose does not wait on it).
+    p = compose("dyt-oneshot", f"""
+        services:
+          init: {{image: busybox, command: ["true"]}}
+          app: {{image: busybox, command: {SLEEP}, depends_on: [init]}}
+    """)
+    ok(p("up", "-d"))
+    ok(p("up", "-d"))
+    assert p.inspect("dyt-oneshot-app-1")["State"]["Running"]
+
+
+def test_optional_dependency_failure_is_a_warning(compose):
+    p = compose("dyt-optional", f"""
+        services:
+          broken: {{image: busybox, command: ["sh", "-c", "exit 3"]}}
+          app:
+            image: busybox
+            command: {SLEEP}
+            depends_on:
+              broken: {{condition: service_completed_successfully, required: false}}
+    """)
+    r = p("up", "-d")
+    assert r.returncode == 0, r.stderr
+    assert "optional dependency 'broken'" in r.stderr.decode()
+    assert p.inspect("dyt-optional-app-1")["State"]["Running"]
+
+
+def test_recreate_keeps_the_images_volumes(compose, daemon):
+    built = daemon.cli("build", "-q", "-t", "dyt-volimage", "-", input=b"FROM busybox\nVOLUME /data\n")
+    assert built.returncode == 0, built.stderr
+    p = compose("dyt-imgvol", """
+        services:
+          db: {image: dyt-volimage, command: ["sleep", "300"], environment: {V: "${V}"}}
+    """)
+    try:
+        ok(p("up", "-d", env={"V": "1"}))
+        ok(p("exec", "-T", "db", "sh", "-c", "echo kept > /data/f"))
+        ok(p("up", "-d", "-t", "0", env={"V": "2"}))
+        assert ok(p("exec", "-T", "db", "cat", "/data/f")) == "kept"
+        ok(p("down", "-v", "-t", "0"))
+    finally:
+        daemon.cli("rmi", "-f", "dyt-volimage")
+
+
+def test_network_mode_service_follows_a_recreated_parent(compose):
+    p = compose("dyt-netns", f"""
+        services:
+          base: {{image: busybox, command: {SLEEP}, environment: {{V: "${{V}}"}}}}
+          side: {{image: busybox, command: {SLEEP}, network_mode: "service:base"}}
+    """)
+    ok(p("up", "-d", env={"V": "1"}))
+    side = p.inspect("dyt-netns-side-1")
+    ok(p("up", "-d", "-t", "0", env={"V": "2"}))
+    base = p.inspect("dyt-netns-base-1")
+    new_side = p.inspect("dyt-netns-side-1")
+    assert new_side["Id"] != side["Id"] and new_side["State"]["Running"]
+    assert new_side["HostConfig"]["NetworkMode"] == f"container:{base['Id']}"
+
+
+def test_down_given_services_takes_only_them_and_their_dependents(compose):
+    p = compose("dyt-partial", f"""
+        services:
+          db: {{image: busybox, command: {SLEEP}}}
+          web: {{image: busybox, command: {SLEEP}, depends_on: [db]}}
+          other: {{image: busybox, command: {SLEEP}}}
+    """)
+    ok(p("up", "-d"))
+    ok(p("down", "-t", "0", "db"))
+    assert sorted(p.by_name()) == ["dyt-partial-other-1"]
+    assert p.networks(), "down SERVICE must leave the networks"
+
+
+def test_down_with_only_a_project_name(compose):
+    p = compose("dyt-nameonly", f"""
+        services:
+          a: {{image: busybox, command: {SLEEP}, volumes: ["v:/v"]}}
+        volumes:
+          v: {{}}
+    """)
+    ok(p("up", "-d"))
+    elsewhere = p.dir.parent / "dyt-nameonly-empty"
+    elsewhere.mkdir()
+    env = dict(os.environ, DOCKYARD_HOST=p.daemon.host)
+    run = lambda *a: subprocess.run([DOCKYARD, "compose", "-p", p.name, *a], cwd=elsewhere, env=env,  # noqa: E731
+                                    capture_output=True, timeout=60)
+    assert "dyt-nameonly-a-1" in ok(run("ps"))
+    ok(run("down", "-v", "-t", "0"))
+    assert p.container_ids() == [] and p.networks() == [] and p.volumes() == []
+    r = run("up", "-d")
+    assert r.returncode != 0 and "no configuration file provided" in r.stderr.decode()
+
+
+def test_a_bad_value_fails_before_anything_is_made(compose):
+    p = compose("dyt-badvalue", f"""
+        services:
+          good: {{image: busybox, command: {SLEEP}}}
+          bad: {{image: busybox, command: {SLEEP}, mem_limit: lots}}
+    """)
+    r = p("up", "-d")
+    assert r.returncode != 0 and "service 'bad'" in r.stderr.decode() and "lots" in r.stderr.decode()
+    assert_nothing_of(p)
+
+
+def test_dry_run_is_refused(compose):
+    p = compose("dyt-dry", f"services:\n  a: {{image: busybox, command: {SLEEP}}}\n")
+    r = subprocess.run(
+        [DOCKYARD, "compose", "--dry-run", "-f", p.file, "-p", p.name, "up", "-d"],
+        env=dict(os.environ, DOCKYARD_HOST=p.daemon.host), capture_output=True, timeout=30)
+    assert r.returncode != 0 and "not supported" in r.stderr.decode()
+    assert_nothing_of(p)

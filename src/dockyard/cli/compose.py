@@ -60,6 +60,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The rest work from a project name alone (-p) when there is no compose file.
+NEEDS_FILE = {"build", "config", "pull", "push", "run", "up"}
+
+
 def compose_flags() -> FlagSet:
     flags = FlagSet("compose", "[OPTIONS] COMMAND", "Define and run multi-container applications",
                     interspersed=False)
@@ -73,7 +77,7 @@ def compose_flags() -> FlagSet:
     flags.string("ansi", None, 'Control when to print ANSI control characters ("never"|"always"|"auto")',
                  default="auto")
     flags.int("parallel", None, "Control max parallelism, -1 for unlimited", default=-1)
-    flags.bool("dry-run", None, "Execute command in dry run mode", hidden=True)
+    flags.bool("dry-run", None, "Execute command in dry run mode (not supported)", hidden=True)
     return flags
 
 
@@ -98,24 +102,28 @@ class Compose:
         self._project: Any = None
         self._engine: Any = None
         self.files: list[str] = []
+        self.needs_file = True   # the command reads the model, not just the labels
+        self.modeled = True
 
     @property
     def project(self) -> Any:
         if self._project is None:
-            from dockyard.compose import load_project
+            from dockyard.compose import Project, load_project
 
-            self.files = find_files(self.opts.file, self.opts.project_directory)
-            env = dict(os.environ)
-            for path in self.opts.env_file:
-                from dockyard.compose.loader import parse_env_file
-
-                try:
-                    with open(path, encoding="utf-8") as f:
-                        env = {**parse_env_file(f.read(), path), **env}
-                except OSError as exc:
-                    raise StatusError(f"couldn't read env file {path}: {exc.strerror}", 1) from None
-            self._project = load_project(self.files, env, self.opts.project_name or None,
-                                         self.opts.profile or None)
+            try:
+                self.files = find_files(self.opts.file, self.opts.project_directory)
+            except StatusError:
+                # docker compose's commands that only act on what exists
+                # (down, ps, logs, stop…) work from the name alone.
+                if not self.opts.project_name or self.needs_file:
+                    raise
+                self.modeled = False
+                self._project = Project(name=self.opts.project_name, working_dir=os.getcwd())
+                return self._project
+            self._project = load_project(self.files, dict(os.environ), self.opts.project_name or None,
+                                         self.opts.profile or None,
+                                         working_dir=self.opts.project_directory or None,
+                                         env_files=self.opts.env_file or None)
             for warning in self._project.warnings:
                 self.session.err(f'WARN[0000] {warning}')
         return self._project
@@ -130,8 +138,10 @@ class Compose:
             quiet = self.opts.progress == "quiet"
             self._engine = Engine(self.project, lambda: APIClient(self.session.host),
                                   Progress(self.session.stderr, quiet=quiet),
-                                  config_files=self.files,
-                                  build_output=None if quiet else self.session.stderr)
+                                  config_files=self.files, modeled=self.modeled,
+                                  build_output=None if quiet else self.session.stderr,
+                                  pull_output=None if quiet else self.session.stderr,
+                                  parallel=max(self.opts.parallel, 0))
         return self._engine
 
     def close(self) -> None:
@@ -167,6 +177,10 @@ def find_files(given: list[str], directory: str | None) -> list[str]:
 
 def cmd_compose(session: Session, argv: list[str]) -> int:
     opts, args = compose_flags().parse(argv)
+    if opts.dry_run:
+        raise StatusError("--dry-run is not supported by dockyard compose", 1)
+    if not opts.parallel:
+        raise StatusError("--parallel must be -1 (no limit) or at least 1", 1)
     if not args or args[0] in ("help", "-h", "--help"):
         session.out(usage(), end="")
         return 0
@@ -176,6 +190,7 @@ def cmd_compose(session: Session, argv: list[str]) -> int:
                           "Run 'dockyard compose --help' for more information", 1)
     module, function, _ = SUBCOMMANDS[name]
     compose = Compose(session, opts)
+    compose.needs_file = name in NEEDS_FILE
     try:
         return getattr(__import__(module, fromlist=[function]), function)(compose, rest)
     finally:
@@ -230,6 +245,10 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
     scales = parse_scales(opts.scale)
     timeout = None if opts.timeout < 0 else opts.timeout
     engine = c.engine
+    if opts.exit_code_from:
+        engine.service_names([opts.exit_code_from])
+    if opts.quiet_pull:
+        engine.pull_output = None
     began = time.time()
     ids = engine.up(services or None, no_deps=opts.no_deps, force_recreate=opts.force_recreate,
                     no_recreate=opts.no_recreate, build=opts.build, no_build=opts.no_build,
@@ -305,18 +324,21 @@ def parse_scales(values: list[str]) -> dict[str, int]:
 
 
 def cmd_down(c: Compose, argv: list[str]) -> int:
-    flags = services_flags("down", "[OPTIONS] [SERVICES]", "Stop and remove containers, networks")
+    flags = services_flags("down", "[OPTIONS] [SERVICE...]", "Stop and remove containers, networks "
+                           "(given services: only their containers and their dependents')")
     flags.bool("volumes", "v", "Remove named volumes declared in the \"volumes\" section of the "
                "Compose file and anonymous volumes attached to containers")
     flags.string("rmi", None, 'Remove images used by services. "local" remove only images that '
                  "don't have a custom tag (\"local\"|\"all\")")
     flags.bool("remove-orphans", None, "Remove containers for services not defined in the Compose file")
     flags.int("timeout", "t", "Specify a shutdown timeout in seconds", default=-1)
-    opts, _ = flags.parse(argv)
+    opts, services = flags.parse(argv)
     if opts.rmi and opts.rmi not in ("local", "all"):
         raise StatusError(f'invalid value for --rmi: {opts.rmi}', 1)
-    c.engine.down(volumes=opts.volumes, rmi=opts.rmi or None, remove_orphans=opts.remove_orphans,
-                  timeout=None if opts.timeout < 0 else opts.timeout)
+    from dockyard.compose import teardown
+
+    teardown.down(c.engine, services, volumes=opts.volumes, rmi=opts.rmi or None,
+                  remove_orphans=opts.remove_orphans, timeout=None if opts.timeout < 0 else opts.timeout)
     return 0
 
 
@@ -390,8 +412,25 @@ def cmd_version(c: Compose, argv: list[str]) -> int:
     flags.bool("short", None, "Shows only Compose's version number")
     flags.string("format", "f", "Format the output. Values: [pretty | json]")
     opts, _ = flags.parse(argv)
-    c.session.out(__version__ if opts.short else f"dockyard compose version {__version__}")
+    if opts.format == "json":
+        import json
+
+        c.session.out(json.dumps({"version": __version__}))
+    elif opts.format not in (None, "", "pretty"):
+        raise StatusError(f"unsupported format {opts.format!r}: use pretty or json", 1)
+    else:
+        c.session.out(__version__ if opts.short else f"dockyard compose version {__version__}")
     return 0
+
+
+def selected_services(c: Compose, services: list[str], include_deps: bool) -> list[str]:
+    """The services named (all when none), with what they depend on if asked."""
+    names = c.engine.service_names(services or None)
+    if include_deps:
+        from dockyard.compose.plan import with_dependencies
+
+        names = with_dependencies(c.project.services, names)
+    return names
 
 
 def cmd_ls(c: Compose, argv: list[str]) -> int:
@@ -436,11 +475,7 @@ def cmd_build(c: Compose, argv: list[str]) -> int:
     flags.bool("with-dependencies", None, "Also build dependencies (transitively)")
     opts, services = flags.parse(argv)
     engine = c.engine
-    names = engine.service_names(services or None)
-    if opts.with_dependencies:
-        from dockyard.compose.plan import with_dependencies
-
-        names = with_dependencies(c.project.services, names)
+    names = selected_services(c, services, opts.with_dependencies)
     args = {}
     for value in opts.build_arg:
         key, eq, val = value.partition("=")
@@ -464,9 +499,7 @@ def cmd_pull(c: Compose, argv: list[str]) -> int:
     flags.bool("quiet", "q", "Pull without printing progress information")
     opts, services = flags.parse(argv)
     engine = c.engine
-    names = engine.service_names(services or None)
-    failed = []
-    for name in names:
+    for name in selected_services(c, services, opts.include_deps):
         svc = c.project.services[name]
         if "build" in svc and (opts.ignore_buildable or not svc.get("image")):
             continue
@@ -477,7 +510,6 @@ def cmd_pull(c: Compose, argv: list[str]) -> int:
         except errors.DockyardError as exc:
             if not opts.ignore_pull_failures and "build" not in svc:
                 raise
-            failed.append(name)
             engine.progress.warn(f"{name}: {exc}")
             continue
         engine.progress.event("Image", ref, "Pulled")
@@ -493,7 +525,7 @@ def cmd_push(c: Compose, argv: list[str]) -> int:
     flags.bool("quiet", "q", "Push without printing progress information")
     opts, services = flags.parse(argv)
     engine = c.engine
-    for name in engine.service_names(services or None):
+    for name in selected_services(c, services, opts.include_deps):
         svc = c.project.services[name]
         if not svc.get("image"):
             continue  # docker compose pushes only services that name their image

@@ -15,7 +15,9 @@ from typing import Any
 
 from dockyard.cli.compose import Compose, services_flags
 from dockyard.cli.session import StatusError
+from dockyard import errors
 from dockyard.compose import convert
+from dockyard.compose.containers import container_body
 
 
 def cmd_exec(c: Compose, argv: list[str]) -> int:
@@ -93,32 +95,33 @@ def cmd_run(c: Compose, argv: list[str]) -> int:
     deps = [d for d in with_dependencies(project.services, [service]) if d != service]
     if deps and not opts.no_deps:
         engine.up(deps)
+    if opts.remove_orphans:
+        from dockyard.compose import teardown
+
+        teardown.remove_containers(engine, engine.orphans())
     image_ids = engine.ensure_images([service], build=opts.build)
     svc = _one_off(project, service, opts, command)
-    nets, vols = engine._resources([service])
-    engine.ensure_networks(nets)
-    engine.ensure_volumes(vols)
-    body = convert.container_body(engine.view, service, svc, 1, image_id=image_ids[service], oneoff=True)
-    if not opts.use_aliases:
-        for endpoint in (body.get("NetworkingConfig") or {}).get("EndpointsConfig", {}).values():
-            endpoint["Aliases"] = [a for a in endpoint.get("Aliases") or [] if a != service]
+    engine.prepare_resources([service])
+    if not opts.no_deps:
+        engine.await_dependencies(service)
+    slug = secrets.token_hex(6)
+    body = container_body(engine.view, service, svc, None, image_id=image_ids[service], oneoff=True,
+                          use_aliases=opts.use_aliases, peer=engine.peers(svc), slug=slug)
     tty = opts.tty and not opts.no_TTY and os.isatty(0) and not opts.detach
     stdin = opts.interactive and not opts.detach
     body.update(Tty=tty, OpenStdin=stdin, StdinOnce=stdin, AttachStdin=stdin,
                 AttachStdout=not opts.detach, AttachStderr=not opts.detach)
-    body["HostConfig"].pop("RestartPolicy", None)
+    body["HostConfig"].pop("RestartPolicy", None)  # a one-off runs once
     if opts.rm:
         body["HostConfig"]["AutoRemove"] = True
-    name = opts.name or f"{project.name}-{service}-run-{secrets.token_hex(6)}"
+    name = opts.name or f"{project.name}-{service}-run-{slug}"
     cid = engine.client.post("/containers/create", {"name": name}, body)["Id"]
     if opts.detach:
-        from dockyard import errors
-
         try:
             engine.client.post(f"/containers/{cid}/start")
         except errors.DockyardError as exc:
             raise run_error(exc) from None
-        c.session.out(name)
+        c.session.out(cid)
         return 0
     return attach_and_start(c.session, cid, tty=tty, stdin=stdin, auto_remove=opts.rm, command="run")
 

@@ -69,6 +69,7 @@ class LogMux:
 
         client = APIClient(self.session.host)
         pending = b""
+        code = -1
         try:
             tty = bool((client.get(f"/containers/{cid}/json").get("Config") or {}).get("Tty"))
             response = client.stream("GET", f"/containers/{cid}/logs", params)
@@ -88,13 +89,13 @@ class LogMux:
             if report_exit:
                 code = int(client.post(f"/containers/{cid}/wait").get("StatusCode", 0))
                 self._line(f"{name} exited with code {code}")
-                self._exits.put((name, code))
-        except (errors.DockyardError, OSError, ValueError) as exc:
-            if report_exit:
-                self._exits.put((name, -1))
-            if not isinstance(exc, OSError):
-                self._line(f"{name}: {exc}")
+        except (errors.DockyardError, ValueError) as exc:
+            self._line(f"{name}: {exc}")
+        except OSError:
+            pass  # the stream was closed under us (close(), Ctrl-C)
         finally:
+            if report_exit:  # whatever happened, wait() must hear of it
+                self._exits.put((name, code))
             client.close()
 
     def _print(self, name: str, color: str, lines: list[bytes]) -> None:

@@ -9,6 +9,7 @@ for stop.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,7 +30,12 @@ PS_HEADERS = {"Name": "NAME", "Image": "IMAGE", "Command": "COMMAND", "Service":
 
 
 class ServiceRow(ContainerRow):
-    """A ``compose ps`` line: docker's container fields plus compose's."""
+    """A ``compose ps`` line: docker's container fields plus compose's;
+    Health and ExitCode come from the container's inspected *state*."""
+
+    def __init__(self, summary: dict[str, Any], trunc: bool, now: float, state: dict[str, Any] | None = None):
+        super().__init__(summary, trunc, now)
+        self._state = state or {}
 
     @property
     def Name(self) -> str:
@@ -45,18 +51,11 @@ class ServiceRow(ContainerRow):
 
     @property
     def Health(self) -> str:
-        status = self.Status
-        for word in ("healthy", "unhealthy", "starting"):
-            if f"({word})" in status or f"(health: {word})" in status:
-                return word
-        return ""
+        return (self._state.get("Health") or {}).get("Status", "")
 
     @property
     def ExitCode(self) -> int:
-        status = self.Status
-        if status.startswith("Exited ("):
-            return int(status[len("Exited ("):].split(")")[0])
-        return 0
+        return int(self._state.get("ExitCode", 0))
 
     def __json__(self) -> dict[str, Any]:
         out = super().__json__()
@@ -92,11 +91,17 @@ def cmd_ps(c: Compose, argv: list[str]) -> int:
         return 0
     fmt = "{{.ID}}" if opts.quiet else opts.format
     now = time.time()
-    table = [ServiceRow(r, not opts.no_trunc and not opts.quiet, now) for r in rows]
+    inspect = fmt == "json" or ("Health" in fmt or "ExitCode" in fmt)
+    trunc = not (opts.no_trunc or opts.quiet or fmt == "json")
+    table = [ServiceRow(r, trunc, now,
+                        engine.client.get(f"/containers/{r['Id']}/json").get("State") if inspect else None)
+             for r in rows]
     if fmt == "json":
         import json
 
-        c.session.out(json.dumps([row.__json__() for row in table]))
+        # One object per line, as docker compose prints them.
+        for row in table:
+            c.session.out(json.dumps(row.__json__()))
         return 0
     c.session.stdout.write(render(fmt, table, PS_HEADERS, PS_TABLE))
     return 0
@@ -127,7 +132,7 @@ def _each(c: Compose, groups: list[list[dict[str, Any]]], verb: str, done: str, 
     progress = c.engine.progress
 
     def one(row: dict[str, Any]) -> None:
-        name = _name(row)
+        name = convert.row_name(row)
         progress.event("Container", name, verb)
         try:
             call(row)
@@ -185,7 +190,12 @@ def cmd_restart(c: Compose, argv: list[str]) -> int:
     opts, services = flags.parse(argv)
     engine = c.engine
     timeout = None if opts.timeout < 0 else opts.timeout
-    _each(c, _by_order(c, _rows(c, services)), "Restarting", "Started",
+    names = engine.service_names(services or None)
+    if services and not opts.no_deps and engine.modeled:
+        from dockyard.compose.plan import with_dependents
+
+        names = with_dependents(c.project.services, names)  # as docker compose: what needs them too
+    _each(c, _by_order(c, engine.containers(names)), "Restarting", "Started",
           lambda r: engine.client.post(f"/containers/{r['Id']}/restart", {"t": timeout}))
     return 0
 
@@ -199,6 +209,10 @@ def cmd_kill(c: Compose, argv: list[str]) -> int:
     rows = _rows(c, services, stopped=False)
     _each(c, [rows], "Killing", "Killed",
           lambda r: engine.client.post(f"/containers/{r['Id']}/kill", {"signal": opts.signal}))
+    if opts.remove_orphans:
+        from dockyard.compose import teardown
+
+        teardown.remove_containers(engine, engine.orphans())
     return 0
 
 
@@ -236,10 +250,8 @@ def cmd_rm(c: Compose, argv: list[str]) -> int:
         c.session.err("No stopped containers")
         return 0
     if not opts.force:
-        c.session.err("Going to remove " + ", ".join(_name(r) for r in stopped))
+        c.session.err("Going to remove " + ", ".join(convert.row_name(r) for r in stopped))
         c.session.err("? Are you sure you want to remove these containers? (y/N) ", end="")
-        import sys
-
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             return 0
@@ -263,7 +275,7 @@ def cmd_top(c: Compose, argv: list[str]) -> int:
         if not first:
             c.session.out()
         first = False
-        c.session.out(_name(row))
+        c.session.out(convert.row_name(row))
         c.session.stdout.write(top_table(listing))
     return 0
 
@@ -285,7 +297,7 @@ def cmd_images(c: Compose, argv: list[str]) -> int:
             continue
         ref = row.get("Image", "")
         repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
-        entries.append({"ContainerName": _name(row), "Repository": repo, "Tag": tag,
+        entries.append({"ContainerName": convert.row_name(row), "Repository": repo, "Tag": tag,
                         "ID": image["Id"], "Size": image.get("Size", 0)})
     if opts.quiet:
         for image_id in dict.fromkeys(e["ID"] for e in entries):
@@ -316,12 +328,8 @@ def cmd_port(c: Compose, argv: list[str]) -> int:
     info = engine.client.get(f"/containers/{rows[0]['Id']}/json")
     ports = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{private}/{opts.protocol}") or []
     if not ports:
-        raise StatusError(f"no port {private}/{opts.protocol} for container {_name(rows[0])}: "
+        raise StatusError(f"no port {private}/{opts.protocol} for container {convert.row_name(rows[0])}: "
                           "is the port published?", 1)
     p = ports[0]
     c.session.out(f"{p.get('HostIp') or '0.0.0.0'}:{p.get('HostPort')}")
     return 0
-
-
-def _name(row: dict[str, Any]) -> str:
-    return (row.get("Names") or ["/"])[0].lstrip("/")

@@ -1,4 +1,4 @@
-"""The executor: a project brought to the daemon, and taken off it.
+"""The executor: a project brought to the daemon.
 
 The engine holds no state of its own.  Everything it knows about what
 exists comes from the daemon, found by compose's labels (see ``convert``),
@@ -7,74 +7,111 @@ where another left off.
 
 ``up`` in order, each step before anything it depends on:
 
-1. check the model against the engine: container_name with scale, host
-   ports another program or project holds — errors before anything is made;
+1. checks that need nothing made: every container body converts (units,
+   volumes, networks, restart policies), no ``container_name`` with a scale
+   above 1, and no published host port held by another program or project —
+   an error here leaves the daemon untouched;
 2. images: build what is missing (or everything, ``--build``), pull the rest;
-3. networks and volumes the chosen services use, created when missing;
+3. networks and volumes the chosen services use, created when missing; then
+   orphans are reported (or removed with ``--remove-orphans``);
 4. per service, a :class:`~dockyard.compose.plan.ServicePlan` from the
-   containers the daemon has; the services then converge in parallel, each
-   waiting first for its dependencies to converge and for their
-   ``depends_on`` conditions (started, healthy, completed successfully);
+   containers the daemon has — a service whose namespaces or volumes come
+   from a recreated one is recreated with it; the services then converge in
+   parallel, each waiting first for its dependencies to converge and for
+   their ``depends_on`` conditions (``conditions``);
 5. services that asked to be restarted with a dependency (``restart: true``)
    and were not changed themselves are restarted.
 
-A daemon call per thread: the API client keeps one connection and is not
-shared, so each worker thread makes its own (``client``).
+Taking things down is ``teardown``'s.  A daemon call per thread: the API
+client keeps one connection and is not shared, so each worker makes its own
+and closes it when its task ends (:meth:`Engine.worker`).
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, TextIO
 
 from dockyard import errors
 from dockyard.compose import convert, images
+from dockyard.compose.containers import ServiceView, container_body
+from dockyard.compose.conditions import CONDITIONS, DependencyFailed, Waiter
 from dockyard.compose.plan import (Desired, Observed, ServicePlan, dependencies, dependency_order,
-                                   plan_service, with_dependencies)
+                                   namespace_parents, plan_service, with_dependencies)
 from dockyard.compose.progress import Progress
 from dockyard.compose.project import Project
-
-POLL_INTERVAL = 0.1
-_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
-
-
-class DependencyFailed(errors.DockyardError):
-    """A service could not start because one it depends on did not."""
 
 
 class Engine:
     def __init__(self, project: Project, new_client: Callable[[], Any], progress: Progress, *,
                  config_files: Iterable[str] = (), environ: Mapping[str, str] | None = None,
-                 build_output: Any = None):
+                 build_output: TextIO | None = None, pull_output: TextIO | None = None,
+                 modeled: bool = True, parallel: int = 0):
+        """*modeled* False: no compose file, only a project name (``down -p``,
+        ``ps -p``): every container of the project counts as its own.
+        *parallel* caps the services converging at once (0: no cap)."""
         self.project = project
+        self.modeled = modeled
         self.progress = progress
         self.build_output = build_output
-        self.view = convert.ServiceView(project.name, project.working_dir, list(config_files),
+        self.pull_output = pull_output
+        self.parallel = parallel
+        self.view = ServiceView(project.name, project.working_dir, list(config_files),
                                         project.networks, project.volumes, environ)
+        self.cancelled = threading.Event()
+        self.waiter = Waiter(lambda: self.client, lambda name, status: progress.event("Container", name, status),
+                             self.cancelled)
         self._new_client = new_client
         self._local = threading.local()
-        self._clients: list[Any] = []
+        self._clients: set[Any] = set()
         self._lock = threading.Lock()
-        self._renew_anon_volumes = False
+
+    # -- connections --------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
+        """This thread's API client."""
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = self._new_client()
             with self._lock:
-                self._clients.append(client)
+                self._clients.add(client)
         return client
 
+    def worker(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """*fn* for a pool thread: its client is closed when the task ends."""
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                client = getattr(self._local, "client", None)
+                if client is not None:
+                    self._local.client = None
+                    with self._lock:
+                        self._clients.discard(client)
+                    client.close()
+        return run
+
     def close(self) -> None:
-        for client in self._clients:
+        self.cancelled.set()
+        with self._lock:
+            clients, self._clients = list(self._clients), set()
+        for client in clients:
             client.close()
-        self._clients.clear()
+
+    def _run_all(self, pool: ThreadPoolExecutor, futures: Iterable[Future]) -> None:
+        """Wait for *futures*; on Ctrl-C cancel every wait and queued task first."""
+        futures = list(futures)
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            self.cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
     # -- what the daemon has ----------------------------------------------------------
 
@@ -88,26 +125,39 @@ class Engine:
         rows = self.client.get("/containers/json", {"all": stopped, "filters": {"label": labels}})
         if services is not None:
             wanted = set(services)
-            rows = [r for r in rows if (r.get("Labels") or {}).get(convert.SERVICE) in wanted]
-        return sorted(rows, key=_row_order)
-
-    def orphans(self) -> list[dict[str, Any]]:
-        return [r for r in self.containers(oneoff=None)
-                if (r.get("Labels") or {}).get(convert.SERVICE) not in self.project.services]
+            rows = [r for r in rows if convert.row_service(r) in wanted]
+        return sorted(rows, key=lambda r: (convert.row_service(r), convert.row_number(r), convert.row_name(r)))
 
     def service_names(self, names: Iterable[str] | None) -> list[str]:
-        """*names* checked against the model, or every service."""
-        if not names:
-            return list(self.project.services)
+        """*names* checked against the model, or every service.  Without a
+        model, the names the project's containers carry."""
+        names = list(dict.fromkeys(names or ()))
+        if not self.modeled:
+            return names or sorted({convert.row_service(r) for r in self.containers(oneoff=None)})
         for name in names:
             if name not in self.project.services:
                 raise errors.NotFound(f"no such service: {name}")
-        return list(dict.fromkeys(names))
+        return names or list(self.project.services)
+
+    def orphans(self) -> list[dict[str, Any]]:
+        """Containers of services the model does not have; services that a
+        profile left out are not orphans, they are only not running now."""
+        if not self.modeled:
+            return []
+        known = set(self.project.services) | set(self.project.disabled_services)
+        return [r for r in self.containers(oneoff=None) if convert.row_service(r) not in known]
+
+    def warn_orphans(self, orphans: list[dict[str, Any]]) -> None:
+        if orphans:
+            names = ", ".join(convert.row_name(r) for r in orphans)
+            self.progress.warn(f"Found orphan containers ([{names}]) for this project. If you removed or "
+                               "renamed this service in your compose file, you can run this command with "
+                               "the --remove-orphans flag to clean it up.")
 
     # -- images -----------------------------------------------------------------------
 
     def ensure_images(self, names: Iterable[str], *, build: bool = False, no_build: bool = False,
-                      pull_policy: str | None = None, quiet_pull: bool = False) -> dict[str, str]:
+                      pull_policy: str | None = None) -> dict[str, str]:
         """Service → image id, building and pulling as ``up`` does."""
         ids: dict[str, str] = {}
         for name in names:
@@ -121,7 +171,7 @@ class Engine:
                 if policy == "never" or ("build" in svc and no_build):
                     raise errors.NotFound(f"service {name!r}: no such image: {ref}")
                 self.progress.event("Image", ref, "Pulling")
-                images.pull(self.client, ref, None)
+                images.pull(self.client, ref, self.pull_output)
                 self.progress.event("Image", ref, "Pulled")
                 current = images.image_id(self.client, ref)
             ids[name] = current or ""
@@ -139,60 +189,59 @@ class Engine:
 
     # -- networks and volumes ---------------------------------------------------------
 
-    def ensure_networks(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            net = self.project.networks[key]
-            name = net["name"]
-            try:
-                info = self.client.get(f"/networks/{name}")
-            except errors.NotFound:
-                info = None
-            if net.get("external"):
-                if info is None:
-                    raise errors.NotFound(f"network {name} declared as external, but could not be found")
-                continue
-            if info is not None:
-                label = (info.get("Labels") or {}).get(convert.NETWORK, "")
-                if label != key:
-                    raise errors.Conflict(f"network {name} was found but has incorrect label "
-                                          f"{convert.NETWORK} set to {label!r}")
-                continue
-            self.progress.event("Network", name, "Creating")
-            self.client.post("/networks/create", body=convert.network_body(self.project.name, key, net))
-            self.progress.event("Network", name, "Created")
-
-    def ensure_volumes(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            vol = self.project.volumes[key]
-            name = vol["name"]
-            try:
-                info = self.client.get(f"/volumes/{name}")
-            except errors.NotFound:
-                info = None
-            if vol.get("external"):
-                if info is None:
-                    raise errors.NotFound(f'external volume "{name}" not found')
-                continue
-            if info is not None:
-                if (info.get("Labels") or {}).get(convert.PROJECT) != self.project.name:
-                    self.progress.warn(f'volume "{name}" already exists but was not created by '
-                                       "dockyard compose. Use `external: true` to use an existing volume")
-                continue
-            self.progress.event("Volume", name, "Creating")
-            self.client.post("/volumes/create", body=convert.volume_body(self.project.name, key, vol))
-            self.progress.event("Volume", name, "Created")
-
-    def _resources(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
+    def prepare_resources(self, names: Iterable[str]) -> None:
+        """The networks and named volumes the services use, made when missing."""
         nets: dict[str, None] = {}
         vols: dict[str, None] = {}
         for name in names:
             svc = self.project.services[name]
             if not svc.get("network_mode"):
                 nets.update(dict.fromkeys(svc.get("networks") or {}))
-            for v in svc.get("volumes") or []:
-                if v.get("type", "volume") == "volume" and v.get("source"):
-                    vols[v["source"]] = None
-        return list(nets), list(vols)
+            vols.update(dict.fromkeys(v["source"] for v in svc.get("volumes") or []
+                                      if v.get("type", "volume") == "volume" and v.get("source")))
+        for key in nets:
+            self._ensure_network(key, self.project.networks[key])
+        for key in vols:
+            self._ensure_volume(key, self.project.volumes[key])
+
+    def _ensure_network(self, key: str, net: Mapping[str, Any]) -> None:
+        name = net["name"]
+        try:
+            info = self.client.get(f"/networks/{name}")
+        except errors.NotFound:
+            info = None
+        if net.get("external"):
+            if info is None:
+                raise errors.NotFound(f"network {name} declared as external, but could not be found")
+            return
+        if info is not None:
+            label = (info.get("Labels") or {}).get(convert.NETWORK, "")
+            if label != key:
+                raise errors.Conflict(f"network {name} was found but has incorrect label "
+                                      f"{convert.NETWORK} set to {label!r}")
+            return
+        self.progress.event("Network", name, "Creating")
+        self.client.post("/networks/create", body=convert.network_body(self.project.name, key, net))
+        self.progress.event("Network", name, "Created")
+
+    def _ensure_volume(self, key: str, vol: Mapping[str, Any]) -> None:
+        name = vol["name"]
+        try:
+            info = self.client.get(f"/volumes/{name}")
+        except errors.NotFound:
+            info = None
+        if vol.get("external"):
+            if info is None:
+                raise errors.NotFound(f'external volume "{name}" not found')
+            return
+        if info is not None:
+            if (info.get("Labels") or {}).get(convert.PROJECT) != self.project.name:
+                self.progress.warn(f'volume "{name}" already exists but was not created by '
+                                   "dockyard compose. Use `external: true` to use an existing volume")
+            return
+        self.progress.event("Volume", name, "Creating")
+        self.client.post("/volumes/create", body=convert.volume_body(self.project.name, key, vol))
+        self.progress.event("Volume", name, "Created")
 
     # -- up -----------------------------------------------------------------------------
 
@@ -202,101 +251,136 @@ class Engine:
            remove_orphans: bool = False, start: bool = True, timeout: int | None = None,
            pull_policy: str | None = None, renew_anon_volumes: bool = False) -> list[str]:
         """Converge the chosen services (and, unless *no_deps*, what they
-        depend on); returns the ids of the services' containers.  A recreated
-        container keeps its predecessor's anonymous volumes unless
-        *renew_anon_volumes*."""
-        self._renew_anon_volumes = renew_anon_volumes
+        depend on); returns the ids of the chosen services' containers.
+        *force_recreate* and *no_recreate* apply to the chosen services;
+        dependencies are recreated when they changed.  A recreated container
+        keeps its predecessor's anonymous volumes unless *renew_anon_volumes*."""
+        from dockyard.compose import teardown
+
         selected = self.service_names(services)
         names = selected if no_deps else with_dependencies(self.project.services, selected)
         order = dependency_order(self.project.services, names)
-        scales = dict(scales or {})
-        for name in scales:
-            self.service_names([name])
-        desired_scale = {n: scales.get(n, convert.scale(self.project.services[n])) for n in order}
-        for name in order:
-            if desired_scale[name] > 1 and self.project.services[name].get("container_name"):
-                raise errors.InvalidArgument(
-                    f"services.{name}: can't set container_name and scale {desired_scale[name]}: "
-                    "container names must be unique")
-        observed: dict[str, list[Observed]] = {n: [] for n in order}
+        scale = self._scales(order, scales or {})
         rows = self.containers(order)
-        for row in rows:
-            observed[row["Labels"][convert.SERVICE]].append(Observed.from_api(row))
+        self._check_bodies(order)
         self._check_ports(order, rows)
-        self._orphans(remove_orphans, timeout)
         image_ids = self.ensure_images(order, build=build, no_build=no_build, pull_policy=pull_policy)
-        nets, vols = self._resources(order)
-        self.ensure_networks(nets)
-        self.ensure_volumes(vols)
-        plans = {n: plan_service(n, Desired(convert.config_hash(self.project.services[n]), image_ids[n],
-                                            desired_scale[n], force_recreate, no_recreate),
-                                 observed[n])
-                 for n in order}
-        results = self._converge(order, plans, image_ids, start=start, timeout=timeout)
+        self.prepare_resources(order)
+        orphans = self.orphans()
+        if remove_orphans:
+            teardown.remove_containers(self, orphans, timeout=timeout)
+        else:
+            self.warn_orphans(orphans)
+        observed: dict[str, list[Observed]] = {n: [] for n in order}
+        for row in rows:
+            observed[convert.row_service(row)].append(Observed.from_api(row))
+        plans: dict[str, ServicePlan] = {}
+        for n in order:
+            chosen = n in selected
+            parent_recreated = any(plans[p].recreate for p in namespace_parents(self.project.services[n])
+                                   if p in plans)
+            desired = Desired(convert.config_hash(self.project.services[n]), image_ids[n], scale[n],
+                              force_recreate=(force_recreate and chosen) or parent_recreated,
+                              no_recreate=no_recreate and chosen and not parent_recreated)
+            plans[n] = plan_service(n, desired, observed[n])
+        results = self._converge(order, plans, image_ids, start=start, timeout=timeout,
+                                 renew_anon_volumes=renew_anon_volumes)
         if start:
             self._restart_dependents(order, plans, results, timeout)
         return [cid for n in selected for cid in results.get(n, [])]
 
+    def _scales(self, order: list[str], scales: Mapping[str, int]) -> dict[str, int]:
+        for name in scales:
+            self.service_names([name])
+        wanted = {n: scales.get(n, convert.scale(self.project.services[n])) for n in order}
+        for name, count in wanted.items():
+            if count > 1 and self.project.services[name].get("container_name"):
+                raise errors.InvalidArgument(f"services.{name}: can't set container_name and scale {count}: "
+                                             "container names must be unique")
+        return wanted
+
+    def _check_bodies(self, order: list[str]) -> None:
+        """Every service's container body, built once before anything is
+        made, so a value the engine cannot take fails ``up`` up front."""
+        placeholder = "0" * 64
+        for name in order:
+            svc = self.project.services[name]
+            container_body(self.view, name, svc, 1,
+                                   peer={p: placeholder for p in namespace_parents(svc)})
+
     def _converge(self, order: list[str], plans: Mapping[str, ServicePlan], image_ids: Mapping[str, str], *,
-                  start: bool, timeout: int | None) -> dict[str, list[str]]:
+                  start: bool, timeout: int | None, renew_anon_volumes: bool) -> dict[str, list[str]]:
         futures: dict[str, Future] = {}
-        with ThreadPoolExecutor(max_workers=max(1, len(order))) as pool:
+        workers = self.parallel if self.parallel > 0 else max(1, len(order))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             for name in order:
                 deps = {d: futures[d] for d in dependencies(self.project.services[name]) if d in futures}
-                futures[name] = pool.submit(self._converge_service, name, plans[name], image_ids[name],
-                                            deps, start, timeout)
+                futures[name] = pool.submit(self.worker(self._converge_service), name, plans[name],
+                                            image_ids[name], deps, start, timeout, renew_anon_volumes)
+            self._run_all(pool, futures.values())
         failures = [f.exception() for f in futures.values() if f.exception() is not None]
-        real = [e for e in failures if not isinstance(e, DependencyFailed)] or failures
-        if real:
-            raise real[0]
+        causes = [e for e in failures if not isinstance(e, DependencyFailed)] or failures
+        if causes:
+            raise causes[0]
         return {name: f.result() for name, f in futures.items()}
 
     def _converge_service(self, name: str, plan: ServicePlan, image_id: str, deps: Mapping[str, Future],
-                          start: bool, timeout: int | None) -> list[str]:
+                          start: bool, timeout: int | None, renew_anon_volumes: bool) -> list[str]:
         for dep, future in deps.items():
             if future.exception() is not None:
                 raise DependencyFailed(f"dependency failed to start: service {dep!r} failed")
         if start:
-            self._await_dependencies(name, {d: f.result() for d, f in deps.items()})
+            self.await_dependencies(name, {d: f.result() for d, f in deps.items()})
         for c in plan.remove:
-            self._remove(c.id, c.name, stop=True, timeout=timeout)
+            self.remove_container(c.id, c.name, stop=c.running, timeout=timeout)
         ids = [c.id for c in plan.keep]
-        inflight = []
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for c in plan.recreate:
-                inflight.append(pool.submit(self._recreate, name, c, image_id, start, timeout))
+            inflight = [pool.submit(self.worker(self._recreate), name, c, image_id, start, timeout,
+                                    renew_anon_volumes) for c in plan.recreate]
+            inflight += [pool.submit(self.worker(self._create), name, n, image_id, start) for n in plan.create]
             for c in plan.start:
                 ids.append(c.id)
                 if start:
-                    inflight.append(pool.submit(self._start, c.id, c.name))
-            for number in plan.create:
-                inflight.append(pool.submit(self._create, name, number, image_id, start))
-        for future in inflight:
-            result = future.result()
-            if result:
-                ids.append(result)
+                    inflight.append(pool.submit(self.worker(self._start), c.id, c.name))
+            self._run_all(pool, inflight)
+        ids += [cid for cid in (f.result() for f in inflight) if cid]
         if not plan.changes:
             for c in plan.keep:
                 self.progress.event("Container", c.name, "Running")
         return ids
 
+    def await_dependencies(self, name: str, converged: Mapping[str, list[str]] | None = None) -> None:
+        """Wait for each ``depends_on`` condition of *name*; a dependency
+        marked ``required: false`` that fails is a warning, not an error."""
+        for dep, opts in (self.project.services[name].get("depends_on") or {}).items():
+            condition = CONDITIONS.get(opts.get("condition", "service_started"))
+            if dep not in self.project.services or condition is None:
+                continue
+            ids = (converged or {}).get(dep)
+            if ids is None:  # not part of this run (--no-deps): wait on what exists
+                ids = [r["Id"] for r in self.containers([dep])]
+            try:
+                if not ids and opts.get("required", True):
+                    raise DependencyFailed(f"service {name!r} is missing dependency {dep!r}: "
+                                           f"it has no container (run `compose up {dep}`)")
+                for cid in ids:
+                    self.waiter.await_container(cid, condition, dep)
+            except DependencyFailed as exc:
+                if opts.get("required", True):
+                    raise
+                self.progress.warn(f"optional dependency {dep!r} of {name!r}: {exc}")
+
     def _create(self, name: str, number: int, image_id: str, start: bool,
-                inherited: Mapping[str, str] | None = None) -> str:
+                inherited: Mapping[str, str] | None = None, container_name: str | None = None) -> str:
         svc = self.project.services[name]
-        cname = convert.container_name(self.project.name, name, svc, number)
-        body = convert.container_body(self.view, name, svc, number, image_id=image_id,
-                                      peer=self._peers(svc), inherited_volumes=inherited)
+        cname = container_name or convert.container_name(self.project.name, name, svc, number)
+        body = container_body(self.view, name, svc, number, image_id=image_id,
+                                      peer=self.peers(svc), inherited_volumes=inherited)
         self.progress.event("Container", cname, "Creating")
         cid = self.client.post("/containers/create", {"name": cname}, body)["Id"]
         self.progress.event("Container", cname, "Created")
         if start:
-            try:
-                self._start(cid, cname)
-            except errors.DockyardError:
-                # The container could not run (a port taken since the check):
-                # leave nothing half-made behind.
-                self.client.delete(f"/containers/{cid}", {"force": True, "v": True})
-                raise
+            self._start_or_remove(cid, cname)
         return cid
 
     def _start(self, cid: str, name: str) -> None:
@@ -304,38 +388,66 @@ class Engine:
         self.client.post(f"/containers/{cid}/start")
         self.progress.event("Container", name, "Started")
 
-    def _recreate(self, name: str, old: Observed, image_id: str, start: bool, timeout: int | None) -> str:
-        svc = self.project.services[name]
-        info = self.client.get(f"/containers/{old.id}/json")
-        anonymous = set() if self._renew_anon_volumes else {
-            v["target"] for v in svc.get("volumes") or []
-            if v.get("type", "volume") == "volume" and not v.get("source")}
-        inherited = {m["Destination"]: m["Name"] for m in info.get("Mounts") or []
-                     if m.get("Type") == "volume" and m.get("Destination") in anonymous and m.get("Name")}
-        self.progress.event("Container", old.name, "Recreate")
-        if old.running:
-            self.client.post(f"/containers/{old.id}/stop", {"t": timeout})
-        self.client.post(f"/containers/{old.id}/rename", {"name": f"{old.id[:12]}_{old.name}"})
+    def _start_or_remove(self, cid: str, name: str) -> None:
+        """Start a container ``up`` just made; one that cannot run (a port
+        taken since the check) is removed rather than left half-made."""
         try:
-            cid = self._create(name, old.number, image_id, start=False, inherited=inherited)
+            self._start(cid, name)
         except errors.DockyardError:
-            self.client.post(f"/containers/{old.id}/rename", {"name": old.name})
+            self.client.delete(f"/containers/{cid}", {"force": True, "v": True})
             raise
-        self.client.delete(f"/containers/{old.id}", {"force": True})
+
+    def _recreate(self, name: str, old: Observed, image_id: str, start: bool, timeout: int | None,
+                  renew_anon_volumes: bool) -> str:
+        """docker compose's order: the new container is made under a
+        temporary name first, so a body the daemon refuses leaves the old one
+        running; only then is the old one stopped and removed."""
+        inherited = {} if renew_anon_volumes else self._inherited_volumes(name, old.id)
+        self.progress.event("Container", old.name, "Recreate")
+        cid = self._create(name, old.number, image_id, start=False, inherited=inherited,
+                           container_name=f"{old.id[:12]}_{old.name}")
+        try:
+            if old.running:
+                self.client.post(f"/containers/{old.id}/stop", {"t": timeout})
+            self.client.delete(f"/containers/{old.id}", {"force": True})
+            self.client.post(f"/containers/{cid}/rename", {"name": old.name})
+        except errors.DockyardError:
+            self.client.delete(f"/containers/{cid}", {"force": True})
+            raise
         self.progress.event("Container", old.name, "Recreated")
         if start:
-            self._start(cid, old.name)
+            self._start_or_remove(cid, old.name)
         return cid
 
-    def _peers(self, svc: Mapping[str, Any]) -> dict[str, str]:
-        mode = svc.get("network_mode") or ""
-        if not mode.startswith("service:"):
-            return {}
-        target = mode.split(":", 1)[1]
-        rows = [r for r in self.containers([target], stopped=False)]
-        return {target: rows[0]["Id"]} if rows else {}
+    def _inherited_volumes(self, name: str, old_id: str) -> dict[str, str]:
+        """Target → volume name of the old container's anonymous volumes, at
+        the service's anonymous targets and the image's VOLUMEs: the data a
+        recreated container must keep (a database's directory)."""
+        svc = self.project.services[name]
+        info = self.client.get(f"/containers/{old_id}/json")
+        targets = {v["target"] for v in svc.get("volumes") or []
+                   if v.get("type", "volume") == "volume" and not v.get("source")}
+        try:
+            image = self.client.get(f"/images/{info.get('Image', '')}/json")
+            targets |= set((image.get("Config") or {}).get("Volumes") or {})
+        except errors.NotFound:
+            pass
+        explicit = {v["target"] for v in svc.get("volumes") or [] if v.get("source")}
+        return {m["Destination"]: m["Name"] for m in info.get("Mounts") or []
+                if m.get("Type") == "volume" and m.get("Name") and m.get("Destination") in targets - explicit}
 
-    def _remove(self, cid: str, name: str, *, stop: bool, timeout: int | None, volumes: bool = False) -> None:
+    def peers(self, svc: Mapping[str, Any]) -> dict[str, str]:
+        """Service → the container id its namespace or volume references use
+        (a running one when there is one)."""
+        peers = {}
+        for target in namespace_parents(svc):
+            rows = sorted(self.containers([target]), key=lambda r: r.get("State") != "running")
+            if rows:
+                peers[target] = rows[0]["Id"]
+        return peers
+
+    def remove_container(self, cid: str, name: str, *, stop: bool, timeout: int | None,
+                         volumes: bool = False) -> None:
         if stop:
             self.progress.event("Container", name, "Stopping")
             self.client.post(f"/containers/{cid}/stop", {"t": timeout})
@@ -347,72 +459,6 @@ class Engine:
             pass  # gone already (auto-remove)
         self.progress.event("Container", name, "Removed")
 
-    # -- waiting ------------------------------------------------------------------------
-
-    def _await_dependencies(self, name: str, converged: Mapping[str, list[str]]) -> None:
-        svc = self.project.services[name]
-        for dep, opts in (svc.get("depends_on") or {}).items():
-            if dep not in self.project.services:
-                continue
-            condition = opts.get("condition", "service_started")
-            ids = converged.get(dep)
-            if ids is None:  # not part of this run (--no-deps): wait on what exists
-                ids = [r["Id"] for r in self.containers([dep])]
-            for cid in ids:
-                self.await_container(cid, {"service_healthy": "healthy",
-                                           "service_completed_successfully": "completed"}.get(condition, "running"),
-                                     dep)
-
-    def await_container(self, cid: str, condition: str, service: str, deadline: float | None = None) -> None:
-        """Block until the container is running, healthy or completed
-        (exit 0); raise DependencyFailed when it cannot become so."""
-        delay = POLL_INTERVAL
-        name = cid[:12]
-        while True:
-            info = self.client.get(f"/containers/{cid}/json")
-            name = info.get("Name", "").lstrip("/") or name
-            state = info.get("State") or {}
-            code = state.get("ExitCode", 0)
-            if condition == "completed":
-                if not state.get("Running") and state.get("Status") in ("exited", "dead"):
-                    if code == 0:
-                        return
-                    raise DependencyFailed(f"service {service!r} didn't complete successfully: exit {code}")
-            elif condition == "healthy":
-                if state.get("Health") is None:
-                    raise DependencyFailed(f"dependency failed to start: container {name} has no "
-                                           "healthcheck configured")
-                status = state["Health"].get("Status")
-                if status == "healthy":
-                    self.progress.event("Container", name, "Healthy")
-                    return
-                if status == "unhealthy":
-                    raise DependencyFailed(f"dependency failed to start: container {name} is unhealthy")
-            elif state.get("Running"):
-                return
-            if condition != "completed" and state.get("Status") in ("exited", "dead"):
-                raise DependencyFailed(f"dependency failed to start: container {name} exited ({code})")
-            if deadline is not None and time.monotonic() > deadline:
-                raise DependencyFailed(f"timeout waiting for container {name} to be {condition}")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-
-    def wait_running(self, ids: Iterable[str], timeout: float | None = None) -> None:
-        """``up --wait``: every container running, and healthy if it has a
-        health check."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        rows = {r["Id"]: r for r in self.containers()}
-
-        def one(cid: str) -> None:
-            info = self.client.get(f"/containers/{cid}/json")
-            condition = "healthy" if (info.get("State") or {}).get("Health") else "running"
-            service = (rows.get(cid, {}).get("Labels") or {}).get(convert.SERVICE, "")
-            self.await_container(cid, condition, service, deadline)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for future in [pool.submit(one, cid) for cid in ids]:
-                future.result()
-
     def _restart_dependents(self, order: list[str], plans: Mapping[str, ServicePlan],
                             results: Mapping[str, list[str]], timeout: int | None) -> None:
         changed = {n for n, p in plans.items() if p.recreate or p.remove}
@@ -421,15 +467,38 @@ class Engine:
                 continue
             deps = self.project.services[name].get("depends_on") or {}
             if any(d in changed and o.get("restart") for d, o in deps.items()):
-                for cid in results.get(name, []):
-                    self.client.post(f"/containers/{cid}/restart", {"t": timeout})
-                    self.progress.event("Container", cid[:12], "Restarted")
+                for row in self.containers([name]):
+                    if row["Id"] in results.get(name, []):
+                        self.progress.event("Container", convert.row_name(row), "Restarting")
+                        self.client.post(f"/containers/{row['Id']}/restart", {"t": timeout})
+                        self.progress.event("Container", convert.row_name(row), "Started")
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def wait_running(self, ids: Iterable[str], timeout: float | None = None) -> None:
+        """``up --wait``: every container running, and healthy if it has a
+        health check."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        services = {r["Id"]: convert.row_service(r) for r in self.containers()}
+
+        def one(cid: str) -> None:
+            info = self.client.get(f"/containers/{cid}/json")
+            condition = "healthy" if (info.get("State") or {}).get("Health") else "running"
+            self.waiter.await_container(cid, condition, services.get(cid, ""), deadline)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(self.worker(one), cid) for cid in ids]
+            self._run_all(pool, futures)
+        for future in futures:
+            future.result()
 
     # -- checks -------------------------------------------------------------------------
 
     def _check_ports(self, order: list[str], rows: list[dict[str, Any]]) -> None:
         """Published host ports free, or held by the project's own containers
-        (which ``up`` keeps or replaces): an error before anything is made."""
+        (which ``up`` keeps or replaces): an error before anything is made.
+        The check binds on this machine, which is the daemon's: the client
+        only speaks to unix sockets."""
         ours = {(p.get("IP") or "0.0.0.0", p["PublicPort"], p.get("Type", "tcp"))
                 for r in rows for p in r.get("Ports") or [] if p.get("PublicPort")}
         seen: dict[tuple[str, int, str], str] = {}
@@ -443,155 +512,18 @@ class Engine:
                     raise errors.Conflict(f"services {seen[key]!r} and {name!r} both publish "
                                           f"{key[0]}:{key[1]}/{key[2]}")
                 seen[key] = name
-                if key in ours:
-                    continue
-                if not _port_free(*key):
+                if key not in ours and not _port_free(*key):
                     raise errors.Conflict(f"service {name!r}: Bind for {key[0]}:{key[1]} failed: "
                                           "port is already allocated")
-
-    def _orphans(self, remove: bool, timeout: int | None) -> None:
-        orphans = self.orphans()
-        if not orphans:
-            return
-        if remove:
-            for row in orphans:
-                self._remove(row["Id"], _name(row), stop=row.get("State") == "running", timeout=timeout)
-            return
-        names = ", ".join(_name(r) for r in orphans)
-        self.progress.warn(f"Found orphan containers ([{names}]) for this project. If you removed or "
-                           "renamed this service in your compose file, you can run this command with "
-                           "the --remove-orphans flag to clean it up.")
-
-    # -- down ---------------------------------------------------------------------------
-
-    def down(self, *, volumes: bool = False, rmi: str | None = None, remove_orphans: bool = False,
-             timeout: int | None = None) -> None:
-        rows = self.containers(oneoff=None)
-        known = [r for r in rows if _service(r) in self.project.services]
-        orphans = [r for r in rows if _service(r) not in self.project.services]
-        if orphans and not remove_orphans:
-            names = ", ".join(_name(r) for r in orphans)
-            self.progress.warn(f"Found orphan containers ([{names}]) for this project. If you removed or "
-                               "renamed this service in your compose file, you can run this command with "
-                               "the --remove-orphans flag to clean it up.")
-        removed = known + (orphans if remove_orphans else [])
-        # Anonymous volumes a recreated container inherited are attached by
-        # name, so removing the container with v=1 leaves them: -v takes
-        # them explicitly once the containers are gone.
-        anonymous = {m["Name"] for r in removed for m in r.get("Mounts") or []
-                     if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(m.get("Name") or "")}
-        self.remove_containers(removed, stop=True, volumes=volumes, timeout=timeout)
-        if volumes:
-            for name in sorted(anonymous):
-                try:
-                    self.client.delete(f"/volumes/{name}")
-                except (errors.NotFound, errors.Conflict, errors.Forbidden):
-                    pass
-        for key, net in self.project.networks.items():
-            if net.get("external"):
-                continue
-            try:
-                info = self.client.get(f"/networks/{net['name']}")
-            except errors.NotFound:
-                continue
-            if (info.get("Labels") or {}).get(convert.PROJECT) != self.project.name:
-                continue
-            self.progress.event("Network", net["name"], "Removing")
-            try:
-                self.client.delete(f"/networks/{net['name']}")
-                self.progress.event("Network", net["name"], "Removed")
-            except (errors.Conflict, errors.Forbidden):
-                # Still used by a container compose does not own here (an
-                # orphan left by choice): docker compose warns and goes on.
-                self.progress.event("Network", net["name"], "Resource is still in use")
-        if volumes:
-            for key, vol in self.project.volumes.items():
-                if vol.get("external"):
-                    continue
-                try:
-                    info = self.client.get(f"/volumes/{vol['name']}")
-                except errors.NotFound:
-                    continue
-                if (info.get("Labels") or {}).get(convert.PROJECT) != self.project.name:
-                    continue
-                self.progress.event("Volume", vol["name"], "Removing")
-                self.client.delete(f"/volumes/{vol['name']}")
-                self.progress.event("Volume", vol["name"], "Removed")
-        if rmi:
-            self._remove_images(rmi)
-
-    def remove_containers(self, rows: list[dict[str, Any]], *, stop: bool, volumes: bool,
-                          timeout: int | None) -> None:
-        """Stop and remove, dependents before what they depend on, services in parallel."""
-        by_service: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_service.setdefault(_service(row), []).append(row)
-        known = [s for s in self.project.services if s in by_service]
-        order = list(reversed(dependency_order(self.project.services, known)))
-        order += [s for s in by_service if s not in self.project.services]
-        futures: dict[str, Future] = {}
-
-        def one_service(name: str, before: list[Future]) -> None:
-            for f in before:
-                f.exception()
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                for f in [pool.submit(self._remove, r["Id"], _name(r),
-                                      stop=stop and r.get("State") in ("running", "paused", "restarting"),
-                                      timeout=timeout, volumes=volumes)
-                          for r in by_service[name]]:
-                    f.result()
-
-        with ThreadPoolExecutor(max_workers=max(1, len(order))) as pool:
-            for name in order:
-                svc = self.project.services.get(name, {})
-                # Wait for the services that depend on this one.
-                before = [futures[s] for s in futures
-                          if name in dependencies(self.project.services.get(s, {})) or not svc]
-                futures[name] = pool.submit(one_service, name, before)
-        for f in futures.values():
-            f.result()
-
-    def _remove_images(self, mode: str) -> None:
-        if mode not in ("all", "local"):
-            raise errors.InvalidArgument(f"invalid --rmi value {mode!r}: use 'all' or 'local'")
-        refs = []
-        for name, svc in self.project.services.items():
-            if mode == "local" and svc.get("image"):
-                continue
-            refs.append(convert.image_name(self.project.name, name, svc))
-        for ref in dict.fromkeys(refs):
-            if images.image_id(self.client, ref) is None:
-                continue
-            self.progress.event("Image", ref, "Removing")
-            try:
-                self.client.delete(f"/images/{ref}")
-                self.progress.event("Image", ref, "Removed")
-            except errors.Conflict as exc:
-                self.progress.warn(f"image {ref}: {exc}")
-
-
-def _service(row: Mapping[str, Any]) -> str:
-    return (row.get("Labels") or {}).get(convert.SERVICE, "")
-
-
-def _name(row: Mapping[str, Any]) -> str:
-    return (row.get("Names") or ["/"])[0].lstrip("/")
-
-
-def _row_order(row: Mapping[str, Any]) -> tuple[str, int, str]:
-    labels = row.get("Labels") or {}
-    try:
-        number = int(labels.get(convert.NUMBER, "0"))
-    except ValueError:
-        number = 0
-    return (labels.get(convert.SERVICE, ""), number, _name(row))
 
 
 def _port_free(host_ip: str, port: int, protocol: str) -> bool:
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     try:
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(family, kind) as s:
             s.bind((host_ip, port))
     except OSError:
         return False
     return True
+

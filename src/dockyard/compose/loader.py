@@ -171,6 +171,15 @@ def parse_env_file(text: str, source: str = ".env") -> dict[str, str]:
     return result
 
 
+def load_env_file(path: str) -> dict[str, str]:
+    """An ``--env-file``; NotFound when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_env_file(f.read(), path)
+    except OSError as exc:
+        raise NotFound(f"couldn't read env file {path}: {exc.strerror}") from None
+
+
 def load_dotenv(project_dir: str) -> dict[str, str]:
     """The project directory's ``.env``, or nothing when there is none."""
     path = os.path.join(project_dir, ".env")

@@ -11,8 +11,8 @@ The rules are docker compose's:
   container with ``--force-recreate``, is recreated (unless
   ``--no-recreate``); the new one keeps the old one's number;
 - a container that matches but is not running is started;
-- with fewer containers than the scale asks, new ones take the lowest free
-  numbers; with more, the highest-numbered are removed.
+- with fewer containers than the scale asks, new ones are numbered on from
+  the highest kept; with more, the highest-numbered are removed.
 
 :func:`dependency_order` sorts services so that every service comes after
 what it depends on, and raises on a cycle (the loader rejects cycles too,
@@ -22,7 +22,7 @@ but ``--no-deps`` and service selection call it on subsets).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.compose import convert
@@ -44,18 +44,13 @@ class Observed:
     def from_api(cls, summary: Mapping[str, Any]) -> Observed:
         """From a ``GET /containers/json`` entry."""
         labels = summary.get("Labels") or {}
-        try:
-            number = int(labels.get(convert.NUMBER, "0"))
-        except ValueError:
-            number = 0
-        names = summary.get("Names") or [""]
-        return cls(id=summary["Id"], name=names[0].lstrip("/"), number=number,
+        return cls(id=summary["Id"], name=convert.row_name(summary), number=convert.row_number(summary),
                    config_hash=labels.get(convert.CONFIG_HASH, ""),
                    image_id=labels.get(convert.IMAGE, ""), state=summary.get("State", ""))
 
     @property
     def running(self) -> bool:
-        return self.state in ("running", "restarting", "paused")
+        return self.state in convert.RUNNING_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +78,6 @@ class Desired:
     scale: int
     force_recreate: bool = False
     no_recreate: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def plan_service(service: str, desired: Desired, observed: Iterable[Observed]) -> ServicePlan:
@@ -100,29 +94,33 @@ def plan_service(service: str, desired: Desired, observed: Iterable[Observed]) -
             keep.append(c)
         else:
             start.append(c)
-    taken = {c.number for c in kept}
-    numbers: list[int] = []
-    n = 1
-    while len(kept) + len(numbers) < desired.scale:
-        if n not in taken:
-            numbers.append(n)
-        n += 1
+    first = max((c.number for c in kept), default=0) + 1
+    numbers = list(range(first, first + desired.scale - len(kept)))
     return ServicePlan(service, remove=tuple(reversed(remove)), recreate=tuple(recreate),
                        start=tuple(start), keep=tuple(keep), create=tuple(numbers))
 
 
 def dependencies(service: Mapping[str, Any]) -> list[str]:
-    """The services *service* must come after: depends_on, links,
-    ``network_mode: service:x`` and ``volumes_from: x``."""
+    """The services *service* must come after: depends_on, links and its
+    :func:`namespace_parents`."""
     deps = list(service.get("depends_on") or {})
     deps += [link.partition(":")[0] for link in service.get("links") or []]
-    mode = service.get("network_mode") or ""
-    if mode.startswith("service:"):
-        deps.append(mode.split(":", 1)[1])
+    return list(dict.fromkeys(deps + namespace_parents(service)))
+
+
+def namespace_parents(service: Mapping[str, Any]) -> list[str]:
+    """The services whose containers *service*'s containers are made from
+    (``network_mode``/``ipc``/``pid: service:x``, ``volumes_from: x``): when
+    one of them is recreated, these must be too."""
+    parents = []
+    for key in ("network_mode", "ipc", "pid"):
+        value = service.get(key) or ""
+        if value.startswith("service:"):
+            parents.append(value.split(":", 1)[1])
     for source in service.get("volumes_from") or []:
         if not source.startswith("container:"):
-            deps.append(source.partition(":")[0])
-    return list(dict.fromkeys(deps))
+            parents.append(source.partition(":")[0])
+    return list(dict.fromkeys(parents))
 
 
 def with_dependencies(services: Mapping[str, Mapping[str, Any]], selected: Iterable[str]) -> list[str]:
@@ -165,6 +163,14 @@ def dependency_order(services: Mapping[str, Mapping[str, Any]], names: Iterable[
     return order
 
 
-def dependents(services: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
-    """The services that depend on *name* directly."""
-    return [s for s, svc in services.items() if name in dependencies(svc)]
+def with_dependents(services: Mapping[str, Mapping[str, Any]], selected: Iterable[str]) -> list[str]:
+    """*selected* and every service that depends on them, transitively, in model order."""
+    wanted = set(selected)
+    grew = True
+    while grew:
+        grew = False
+        for name, svc in services.items():
+            if name not in wanted and wanted & set(dependencies(svc)):
+                wanted.add(name)
+                grew = True
+    return [name for name in services if name in wanted]

@@ -25,7 +25,7 @@ import yaml
 
 from dockyard.compose.interpolation import interpolate
 from dockyard.compose.extends import resolve_extends
-from dockyard.compose.loader import Document, load_document, load_dotenv
+from dockyard.compose.loader import Document, load_document, load_dotenv, load_env_file
 from dockyard.compose.merge import merge_files
 from dockyard.compose.normalize import normalize_file
 from dockyard.compose.profiles import active_profiles, select_services
@@ -44,6 +44,7 @@ class Project:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # secrets, configs, x-…
     warnings: tuple[str, ...] = ()  # for the CLI to print; not part of config
+    disabled_services: tuple[str, ...] = ()  # left out by profiles: not orphans
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "services": self.services, **self.extra}
@@ -55,11 +56,13 @@ class Project:
 
 
 def load_project(files: list[str], env: Mapping[str, str], project_name: str | None = None,
-                 profiles: Iterable[str] | None = None) -> Project:
+                 profiles: Iterable[str] | None = None, *, working_dir: str | None = None,
+                 env_files: Iterable[str] | None = None) -> Project:
     """Load *files* (``-f`` order; later ones override) into a :class:`Project`.
 
-    *env* is the caller's environment; the project directory's ``.env`` fills
-    in what it lacks.  The project directory is the first file's directory.
+    *env* is the caller's environment; the project directory's ``.env`` — or
+    instead *env_files*, later ones winning — fills in what it lacks.  The
+    project directory is *working_dir*, else the first file's directory.
     The name comes from *project_name*, else ``COMPOSE_PROJECT_NAME``, else
     the files' ``name:`` (the last one), else the directory name.  *profiles* (else
     ``COMPOSE_PROFILES``) enables services that declare profiles.
@@ -67,8 +70,14 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
     """
     if not files:
         raise InvalidArgument("no compose file given")
-    working_dir = os.path.dirname(os.path.abspath(files[0]))
-    full_env = {**load_dotenv(working_dir), **env}
+    working_dir = os.path.abspath(working_dir or os.path.dirname(os.path.abspath(files[0])))
+    if env_files is None:
+        dotenv = load_dotenv(working_dir)
+    else:
+        dotenv = {}
+        for path in env_files:
+            dotenv.update(load_env_file(path))
+    full_env = {**dotenv, **env}
 
     model: dict[str, Any] = {}
     unset: set[str] = set()
@@ -89,11 +98,13 @@ def load_project(files: list[str], env: Mapping[str, str], project_name: str | N
         model = merge_files(model, normalized, doc.resets, doc.overrides)
 
     name = _project_name(project_name, model.get("name"), full_env, working_dir)
+    declared = list(model.get("services") or {})
     model = select_services(model, active_profiles(profiles, full_env))
+    disabled = tuple(n for n in declared if n not in (model.get("services") or {}))
     project = finalize(model, name, working_dir)
     validate_references(project.to_dict())
     warnings = tuple(f"The {var!r} variable is not set. Defaulting to a blank string." for var in sorted(unset))
-    return dataclasses.replace(project, warnings=warnings)
+    return dataclasses.replace(project, warnings=warnings, disabled_services=disabled)
 
 
 def finalize(model: Mapping[str, Any], name: str, working_dir: str) -> Project:

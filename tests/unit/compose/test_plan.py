@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from dockyard.compose import convert, load_project
-from dockyard.compose.plan import (Desired, Observed, dependencies, dependency_order, dependents,
+from dockyard.compose.plan import (Desired, Observed, dependencies, dependency_order, with_dependents,
                                    plan_service, with_dependencies)
 from dockyard.errors import InvalidArgument
 
@@ -40,10 +40,12 @@ def test_up_to_date_running_is_kept_without_changes():
     assert plan.create == () and not plan.changes
 
 
-def test_scale_up_fills_the_lowest_free_numbers():
+def test_scale_up_numbers_on_from_the_highest():
+    # docker compose's nextContainerNumber: max + 1, gaps are not refilled.
     plan = plan_service("web", desired(4), [c(2), c(5)])
     assert numbers(plan.keep) == [2, 5]
-    assert plan.create == (1, 3)
+    assert plan.create == (6, 7)
+    assert plan_service("web", desired(2), []).create == (1, 2)
 
 
 def test_scale_down_removes_the_highest_first():
@@ -157,7 +159,8 @@ def test_with_dependencies_is_transitive(tmp_path):
     """)
     assert with_dependencies(p.services, ["web"]) == ["web", "api", "db"]
     assert with_dependencies(p.services, ["db"]) == ["db"]
-    assert dependents(p.services, "api") == ["web"]
+    assert with_dependents(p.services, ["db"]) == ["web", "api", "db"]
+    assert with_dependents(p.services, ["api"]) == ["web", "api"]
     with pytest.raises(InvalidArgument, match="no such service: nope"):
         with_dependencies(p.services, ["nope"])
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from dockyard.compose import convert, load_project
+from dockyard.compose import containers, convert, load_project
 from dockyard.errors import InvalidArgument
 
 FULL = """
@@ -66,7 +66,7 @@ def project(tmp_path, text, env=None, name="px"):
 
 
 def view(p, environ=None):
-    return convert.ServiceView(p.name, p.working_dir, [str(p.working_dir) + "/compose.yaml"],
+    return containers.ServiceView(p.name, p.working_dir, [str(p.working_dir) + "/compose.yaml"],
                                p.networks, p.volumes, environ if environ is not None else {})
 
 
@@ -78,11 +78,11 @@ def full(tmp_path):
 
 def test_environment_list_resolves_bare_keys_and_drops_unset(full):
     p, v = full
-    body = convert.container_body(v, "web", p.services["web"], 1)
+    body = containers.container_body(v, "web", p.services["web"], 1)
     assert body["Env"] == ["A=1", "FROM_SHELL=shell-value", "EMPTY="]
     # The view's environ, not the process's, is what a bare key reads.
-    other = convert.ServiceView(p.name, p.working_dir, [], p.networks, p.volumes, {"NOT_IN_SHELL": "n"})
-    assert convert.container_body(other, "web", p.services["web"], 1)["Env"] == ["A=1", "NOT_IN_SHELL=n", "EMPTY="]
+    other = containers.ServiceView(p.name, p.working_dir, [], p.networks, p.volumes, {"NOT_IN_SHELL": "n"})
+    assert containers.container_body(other, "web", p.services["web"], 1)["Env"] == ["A=1", "NOT_IN_SHELL=n", "EMPTY="]
 
 
 def test_environment_list_syntax(tmp_path):
@@ -92,20 +92,20 @@ def test_environment_list_syntax(tmp_path):
             image: busybox
             environment: ["K=v=w", "BARE", "GONE"]
     """)
-    body = convert.container_body(view(p, {"BARE": "b"}), "s", p.services["s"], 1)
+    body = containers.container_body(view(p, {"BARE": "b"}), "s", p.services["s"], 1)
     assert body["Env"] == ["K=v=w", "BARE=b"]
 
 
 def test_command_and_entrypoint(full, tmp_path):
     p, v = full
-    body = convert.container_body(v, "web", p.services["web"], 1)
+    body = containers.container_body(v, "web", p.services["web"], 1)
     assert body["Cmd"] == ["sh", "-c", "echo hi"]
     assert body["Entrypoint"] == ["/bin/sh", "-c"]
     assert body["Image"] == "busybox"
-    db = convert.container_body(v, "db", p.services["db"], 1)
+    db = containers.container_body(v, "db", p.services["db"], 1)
     assert "Cmd" not in db and "Entrypoint" not in db  # the image's own
     q = project(tmp_path, "services: {s: {image: busybox, entrypoint: [], command: []}}\n")
-    empty = convert.container_body(view(q), "s", q.services["s"], 1)
+    empty = containers.container_body(view(q), "s", q.services["s"], 1)
     # An empty entrypoint clears the image's; an empty command is passed as such.
     assert empty["Entrypoint"] == [""]
     assert empty["Cmd"] == []
@@ -113,7 +113,7 @@ def test_command_and_entrypoint(full, tmp_path):
 
 def test_ports_and_exposed(full):
     p, v = full
-    body = convert.container_body(v, "web", p.services["web"], 1)
+    body = containers.container_body(v, "web", p.services["web"], 1)
     assert body["HostConfig"]["PortBindings"] == {
         "80/tcp": [{"HostIp": "", "HostPort": "18080"}],
         "81/udp": [{"HostIp": "127.0.0.1", "HostPort": "18081"}],
@@ -124,14 +124,14 @@ def test_ports_and_exposed(full):
 
 def test_port_range_binds_each_port(tmp_path):
     p = project(tmp_path, 'services: {s: {image: busybox, ports: ["18110-18111:80-81"]}}\n')
-    hc = convert.container_body(view(p), "s", p.services["s"], 1)["HostConfig"]
+    hc = containers.container_body(view(p), "s", p.services["s"], 1)["HostConfig"]
     assert hc["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "18110"}],
                                   "81/tcp": [{"HostIp": "", "HostPort": "18111"}]}
 
 
 def test_volumes_named_anonymous_bind_tmpfs(full, tmp_path):
     p, v = full
-    hc = convert.container_body(v, "web", p.services["web"], 1)["HostConfig"]
+    hc = containers.container_body(v, "web", p.services["web"], 1)["HostConfig"]
     assert hc["Binds"] == [f"{tmp_path}/src:/src:ro"]
     assert hc["Mounts"] == [
         {"Type": "volume", "Source": "px_data", "Target": "/data", "ReadOnly": False},
@@ -143,7 +143,7 @@ def test_volumes_named_anonymous_bind_tmpfs(full, tmp_path):
 
 def test_recreated_container_inherits_anonymous_volume(full):
     p, v = full
-    hc = convert.container_body(v, "web", p.services["web"], 1,
+    hc = containers.container_body(v, "web", p.services["web"], 1,
                                 inherited_volumes={"/anon": "abc123"})["HostConfig"]
     assert {"Type": "volume", "Source": "abc123", "Target": "/anon", "ReadOnly": False} in hc["Mounts"]
 
@@ -152,57 +152,57 @@ def test_undefined_volume_is_invalid(tmp_path):
     p = project(tmp_path, "services: {s: {image: busybox}}\n")
     svc = {**p.services["s"], "volumes": [{"type": "volume", "source": "nope", "target": "/x"}]}
     with pytest.raises(InvalidArgument, match="service 's'.*undefined volume 'nope'"):
-        convert.container_body(view(p), "s", svc, 1)
+        containers.container_body(view(p), "s", svc, 1)
 
 
 def test_healthcheck_durations_in_nanoseconds(full, tmp_path):
     p, v = full
-    assert convert.container_body(v, "web", p.services["web"], 1)["Healthcheck"] == {
+    assert containers.container_body(v, "web", p.services["web"], 1)["Healthcheck"] == {
         "Test": ["CMD", "true"], "Interval": 1_000_000_000, "Timeout": 500_000_000,
         "StartPeriod": 120_000_000_000, "Retries": 3}
     q = project(tmp_path, "services: {s: {image: busybox, healthcheck: {disable: true}}}\n")
-    assert convert.container_body(view(q), "s", q.services["s"], 1)["Healthcheck"] == {"Test": ["NONE"]}
+    assert containers.container_body(view(q), "s", q.services["s"], 1)["Healthcheck"] == {"Test": ["NONE"]}
 
 
 def test_restart_policy(full, tmp_path):
     p, v = full
-    hc = convert.container_body(v, "web", p.services["web"], 1)["HostConfig"]
+    hc = containers.container_body(v, "web", p.services["web"], 1)["HostConfig"]
     assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     q = project(tmp_path, "services: {s: {image: busybox, restart: unless-stopped}}\n")
-    assert convert.container_body(view(q), "s", q.services["s"], 1)["HostConfig"]["RestartPolicy"] == \
+    assert containers.container_body(view(q), "s", q.services["s"], 1)["HostConfig"]["RestartPolicy"] == \
         {"Name": "unless-stopped", "MaximumRetryCount": 0}
-    assert "RestartPolicy" not in convert.container_body(v, "db", p.services["db"], 1)["HostConfig"]
+    assert "RestartPolicy" not in containers.container_body(v, "db", p.services["db"], 1)["HostConfig"]
 
 
 def test_resource_limits(full):
     p, v = full
-    web = convert.container_body(v, "web", p.services["web"], 1)["HostConfig"]
+    web = containers.container_body(v, "web", p.services["web"], 1)["HostConfig"]
     assert web["Memory"] == 64 * 1024 * 1024
     assert web["NanoCpus"] == 500_000_000
-    db = convert.container_body(v, "db", p.services["db"], 1)["HostConfig"]
+    db = containers.container_body(v, "db", p.services["db"], 1)["HostConfig"]
     assert db["Memory"] == 32 * 1024 * 1024
     assert db["NanoCpus"] == 250_000_000
 
 
 def test_extra_hosts_both_separators(full, tmp_path):
     p, v = full
-    assert convert.container_body(v, "web", p.services["web"], 1)["HostConfig"]["ExtraHosts"] == \
+    assert containers.container_body(v, "web", p.services["web"], 1)["HostConfig"]["ExtraHosts"] == \
         ["a:1.2.3.4", "b:5.6.7.8"]
     q = project(tmp_path, 'services: {s: {image: busybox, extra_hosts: {h1: "10.0.0.1"}}}\n')
-    assert convert.container_body(view(q), "s", q.services["s"], 1)["HostConfig"]["ExtraHosts"] == \
+    assert containers.container_body(view(q), "s", q.services["s"], 1)["HostConfig"]["ExtraHosts"] == \
         ["h1:10.0.0.1"]
 
 
 def test_networks_mode_and_endpoints(full):
     p, v = full
-    body = convert.container_body(v, "web", p.services["web"], 1)
+    body = containers.container_body(v, "web", p.services["web"], 1)
     eps = body["NetworkingConfig"]["EndpointsConfig"]
     assert eps == {
         "px_front": {"Aliases": ["web", "w1", "w2"], "IPAMConfig": {"IPv4Address": "172.30.0.5"}},
         "px_back": {"Aliases": ["web"]},
     }
     assert body["HostConfig"]["NetworkMode"] in eps
-    db = convert.container_body(v, "db", p.services["db"], 2)
+    db = containers.container_body(v, "db", p.services["db"], 2)
     assert db["HostConfig"]["NetworkMode"] == "px_default"
     assert db["NetworkingConfig"]["EndpointsConfig"] == {"px_default": {"Aliases": ["db"]}}
 
@@ -215,15 +215,19 @@ def test_network_priority_picks_primary_network(tmp_path):
             networks: {a: {priority: 1}, z: {priority: 100}}
         networks: {a: {}, z: {}}
     """)
-    assert convert.container_body(view(p), "s", p.services["s"], 1)["HostConfig"]["NetworkMode"] == "px_z"
+    assert containers.container_body(view(p), "s", p.services["s"], 1)["HostConfig"]["NetworkMode"] == "px_z"
 
 
 def test_one_off_container_is_not_the_service_alias(full):
     p, v = full
-    body = convert.container_body(v, "web", p.services["web"], 1, oneoff=True)
+    body = containers.container_body(v, "web", p.services["web"], None, oneoff=True, slug="abc")
     assert body["Labels"][convert.ONEOFF] == "True"
-    assert body["NetworkingConfig"]["EndpointsConfig"]["px_front"]["Aliases"] == ["w1", "w2"]
+    assert body["Labels"][convert.SLUG] == "abc" and convert.NUMBER not in body["Labels"]
+    # As docker compose run: no service aliases unless --use-aliases.
+    assert body["NetworkingConfig"]["EndpointsConfig"]["px_front"]["Aliases"] == []
     assert body["NetworkingConfig"]["EndpointsConfig"]["px_back"]["Aliases"] == []
+    aliased = containers.container_body(v, "web", p.services["web"], None, oneoff=True, use_aliases=True)
+    assert aliased["NetworkingConfig"]["EndpointsConfig"]["px_front"]["Aliases"] == ["web", "w1", "w2"]
 
 
 def test_network_mode_service_and_host(tmp_path):
@@ -234,17 +238,17 @@ def test_network_mode_service_and_host(tmp_path):
           h: {image: busybox, network_mode: host}
     """)
     v = view(p)
-    b = convert.container_body(v, "b", p.services["b"], 1, peer={"a": "cid123"})
+    b = containers.container_body(v, "b", p.services["b"], 1, peer={"a": "cid123"})
     assert b["HostConfig"]["NetworkMode"] == "container:cid123"
     assert "NetworkingConfig" not in b
-    with pytest.raises(InvalidArgument, match="no running container"):
-        convert.container_body(v, "b", p.services["b"], 1)
-    assert convert.container_body(v, "h", p.services["h"], 1)["HostConfig"]["NetworkMode"] == "host"
+    with pytest.raises(InvalidArgument, match="network_mode service .a. has no container"):
+        containers.container_body(v, "b", p.services["b"], 1)
+    assert containers.container_body(v, "h", p.services["h"], 1)["HostConfig"]["NetworkMode"] == "host"
 
 
 def test_labels(full):
     p, v = full
-    labels = convert.container_body(v, "web", p.services["web"], 3, image_id="sha256:abc")["Labels"]
+    labels = containers.container_body(v, "web", p.services["web"], 3, image_id="sha256:abc")["Labels"]
     assert labels["x"] == "y"
     assert labels[convert.PROJECT] == "px"
     assert labels[convert.SERVICE] == "web"
@@ -254,7 +258,7 @@ def test_labels(full):
     assert labels[convert.IMAGE] == "sha256:abc"
     assert labels[convert.DEPENDS_ON] == "db:service_healthy:false"
     assert labels[convert.WORKING_DIR] == p.working_dir
-    assert convert.IMAGE not in convert.container_body(v, "db", p.services["db"], 1)["Labels"]
+    assert convert.IMAGE not in containers.container_body(v, "db", p.services["db"], 1)["Labels"]
 
 
 def test_user_labels_cannot_forge_compose_labels(tmp_path):
@@ -262,7 +266,7 @@ def test_user_labels_cannot_forge_compose_labels(tmp_path):
         services:
           s: {image: busybox, labels: {com.docker.compose.project: other}}
     """)
-    assert convert.container_body(view(p), "s", p.services["s"], 1)["Labels"][convert.PROJECT] == "px"
+    assert containers.container_body(view(p), "s", p.services["s"], 1)["Labels"][convert.PROJECT] == "px"
 
 
 def test_network_and_volume_bodies(full):
@@ -294,15 +298,15 @@ def test_bad_values_are_invalid_argument(tmp_path):
     p = project(tmp_path, "services: {s: {image: busybox}}\n")
     v = view(p)
     with pytest.raises(InvalidArgument, match="service 's'.*restart policy"):
-        convert.container_body(v, "s", {**p.services["s"], "restart": "sometimes"}, 1)
+        containers.container_body(v, "s", {**p.services["s"], "restart": "sometimes"}, 1)
     with pytest.raises(InvalidArgument, match="service 's'.*'nope'"):
-        convert.container_body(v, "s", {**p.services["s"], "networks": {"nope": None}}, 1)
+        containers.container_body(v, "s", {**p.services["s"], "networks": {"nope": None}}, 1)
 
 
 def test_undefined_network_message_names_the_problem(tmp_path):
     p = project(tmp_path, "services: {s: {image: busybox}}\n")
     with pytest.raises(InvalidArgument, match="undefined network 'nope'"):
-        convert.container_body(view(p), "s", {**p.services["s"], "networks": {"nope": None}}, 1)
+        containers.container_body(view(p), "s", {**p.services["s"], "networks": {"nope": None}}, 1)
 
 
 # -- the config hash -----------------------------------------------------------------------------
@@ -401,7 +405,7 @@ def test_other_host_config_fields(tmp_path):
             memswap_limit: -1
         volumes: {data: {}}
     """)
-    body = convert.container_body(view(p), "s", p.services["s"], 1)
+    body = containers.container_body(view(p), "s", p.services["s"], 1)
     # YAML scalars reach the engine as compose writes them (true, not True).
     assert body["Env"] == ["A=1", "B=true", "C=1.5"]
     assert body["Labels"]["flag"] == "true"
