@@ -91,6 +91,8 @@ def cmd_run(c: Compose, argv: list[str]) -> int:
     service, command = args[0], args[1:]
     engine = c.engine
     engine.service_names([service])
+    if opts.quiet_pull:
+        engine.pull_output = None
     project = c.project
     deps = [d for d in with_dependencies(project.services, [service]) if d != service]
     if deps and not opts.no_deps:

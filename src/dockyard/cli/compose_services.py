@@ -78,6 +78,9 @@ def cmd_ps(c: Compose, argv: list[str]) -> int:
     flags.bool("orphans", None, "Include orphaned services (not declared by project)", default=True)
     opts, services = flags.parse(argv)
     engine = c.engine
+    for f in opts.filter:
+        if not f.startswith("status="):
+            raise StatusError(f"invalid filter {f!r}: only status=… is supported", 1)
     statuses = list(opts.status) + [f.partition("=")[2] for f in opts.filter if f.startswith("status=")]
     rows = engine.containers(engine.service_names(services or None) if services else None,
                              stopped=opts.all or bool(statuses), oneoff=None if opts.all else False)

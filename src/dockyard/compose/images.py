@@ -46,10 +46,16 @@ def build_params(image: str, spec: Mapping[str, Any], dockerfile: str, environ: 
         "nocache": no_cache or bool(spec.get("no_cache")),
         "pull": pull or bool(spec.get("pull")),
         "networkmode": spec.get("network") or None,
-        "shmsize": spec.get("shm_size") or None,
+        "shmsize": _bytes(spec["shm_size"]) if spec.get("shm_size") else None,
         "q": quiet,
         "version": "1",
     }
+
+
+def _bytes(value: Any) -> int:
+    from dockyard.cli import units
+
+    return value if isinstance(value, int) else units.ram_in_bytes(str(value))
 
 
 def build(client: Any, project: str, service_name: str, service: Mapping[str, Any], out: TextIO | None, *,
