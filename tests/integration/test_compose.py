@@ -1152,3 +1152,36 @@ def test_dry_run_is_refused(compose):
         env=dict(os.environ, DOCKYARD_HOST=p.daemon.host), capture_output=True, timeout=30)
     assert r.returncode != 0 and "not supported" in r.stderr.decode()
     assert_nothing_of(p)
+
+
+def test_build_push_pull_through_a_registry(compose, daemon, tmp_path):
+    """compose build tags the image, push sends it to a registry (ours), and
+    pull brings it back after it was removed; a buildable service without an
+    image name is not pulled."""
+    from test_pull_push import Registry
+
+    (tmp_path / "registry").mkdir()
+    registry = Registry(str(tmp_path / "registry"), ours=True)
+    ref = f"{registry.host}/dyt/app:1"
+    p = compose("dyt-registry")
+    (p.dir / "app").mkdir()
+    (p.dir / "app" / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built\n")
+    p.write(f"""
+        services:
+          app: {{build: ./app, image: "{ref}", command: ["cat", "/built"]}}
+          local: {{build: ./app, command: ["true"]}}
+    """)
+    try:
+        ok(p("build"))
+        assert p.daemon.cli("image", "inspect", ref).returncode == 0
+        assert p.daemon.cli("image", "inspect", "dyt-registry-local").returncode == 0
+        ok(p("push"))
+        assert registry.requests("PUT /v2/dyt/app/manifests/1") == 1
+        ok(p.daemon.cli("rmi", ref))
+        pulled = p("pull")
+        assert pulled.returncode == 0, pulled.stderr
+        assert p.daemon.cli("image", "inspect", ref).returncode == 0
+        assert ok(p("run", "--rm", "-T", "app")) == "built"
+    finally:
+        registry.stop()
+        p.daemon.cli("rmi", "-f", ref, "dyt-registry-local")

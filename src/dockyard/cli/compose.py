@@ -490,7 +490,7 @@ def cmd_build(c: Compose, argv: list[str]) -> int:
 
 
 def cmd_pull(c: Compose, argv: list[str]) -> int:
-    from dockyard.compose import convert, images
+    from dockyard.compose import images
 
     flags = services_flags("pull", "[OPTIONS] [SERVICE...]", "Pull service images")
     flags.bool("ignore-pull-failures", None, "Pull what it can and ignores images with pull failures")
@@ -498,45 +498,45 @@ def cmd_pull(c: Compose, argv: list[str]) -> int:
     flags.bool("include-deps", None, "Also pull services declared as dependencies")
     flags.bool("quiet", "q", "Pull without printing progress information")
     opts, services = flags.parse(argv)
-    engine = c.engine
-    for name in selected_services(c, services, opts.include_deps):
-        svc = c.project.services[name]
-        if "build" in svc and (opts.ignore_buildable or not svc.get("image")):
-            continue
-        ref = convert.image_name(c.project.name, name, svc)
-        engine.progress.event("Image", ref, "Pulling")
-        try:
-            images.pull(engine.client, ref, None if opts.quiet else c.session.stderr)
-        except errors.DockyardError as exc:
-            if not opts.ignore_pull_failures and "build" not in svc:
-                raise
-            engine.progress.warn(f"{name}: {exc}")
-            continue
-        engine.progress.event("Image", ref, "Pulled")
+    # A service that can be built is pulled only when it names an image, and
+    # failing to pull it is not an error (up builds it).
+    chosen = {name: "build" in svc for name, svc in c.project.services.items()
+              if not ("build" in svc and (opts.ignore_buildable or not svc.get("image")))}
+    _transfer(c, [n for n in selected_services(c, services, opts.include_deps) if n in chosen],
+              images.pull, ("Pulling", "Pulled"), quiet=opts.quiet,
+              tolerate=lambda name: opts.ignore_pull_failures or chosen[name])
     return 0
 
 
 def cmd_push(c: Compose, argv: list[str]) -> int:
-    from dockyard.compose import convert, images
+    from dockyard.compose import images
 
     flags = services_flags("push", "[OPTIONS] [SERVICE...]", "Push service images")
     flags.bool("ignore-push-failures", None, "Push what it can and ignores images with push failures")
     flags.bool("include-deps", None, "Also push images of services declared as dependencies")
     flags.bool("quiet", "q", "Push without printing progress information")
     opts, services = flags.parse(argv)
+    # docker compose pushes only the services that name their image.
+    names = [n for n in selected_services(c, services, opts.include_deps) if c.project.services[n].get("image")]
+    _transfer(c, names, images.push, ("Pushing", "Pushed"), quiet=opts.quiet,
+              tolerate=lambda name: opts.ignore_push_failures)
+    return 0
+
+
+def _transfer(c: Compose, names: list[str], move: Any, words: tuple[str, str], *, quiet: bool,
+              tolerate: Any) -> None:
+    """Pull or push each service's image; a failure *tolerate* allows is a warning."""
+    from dockyard.compose import convert
+
     engine = c.engine
-    for name in selected_services(c, services, opts.include_deps):
-        svc = c.project.services[name]
-        if not svc.get("image"):
-            continue  # docker compose pushes only services that name their image
-        ref = convert.image_name(c.project.name, name, svc)
-        engine.progress.event("Image", ref, "Pushing")
+    for name in names:
+        ref = convert.image_name(c.project.name, name, c.project.services[name])
+        engine.progress.event("Image", ref, words[0])
         try:
-            images.push(engine.client, ref, None if opts.quiet else c.session.stderr)
+            move(engine.client, ref, None if quiet else c.session.stderr)
         except errors.DockyardError as exc:
-            if not opts.ignore_push_failures:
+            if not tolerate(name):
                 raise
             engine.progress.warn(f"{name}: {exc}")
             continue
-        engine.progress.event("Image", ref, "Pushed")
-    return 0
+        engine.progress.event("Image", ref, words[1])

@@ -219,22 +219,22 @@ def cmd_kill(c: Compose, argv: list[str]) -> int:
     return 0
 
 
-def cmd_pause(c: Compose, argv: list[str]) -> int:
-    flags = services_flags("pause", "[SERVICE...]", "Pause services")
+def _pause(c: Compose, argv: list[str], command: str, description: str, *, state: str, verb: str,
+           done: str) -> int:
+    flags = services_flags(command, "[SERVICE...]", description)
     _, services = flags.parse(argv)
     engine = c.engine
-    rows = [r for r in _rows(c, services, stopped=False) if r.get("State") == "running"]
-    _each(c, [rows], "Pausing", "Paused", lambda r: engine.client.post(f"/containers/{r['Id']}/pause"))
+    rows = [r for r in _rows(c, services, stopped=False) if r.get("State") == state]
+    _each(c, [rows], verb, done, lambda r: engine.client.post(f"/containers/{r['Id']}/{command}"))
     return 0
+
+
+def cmd_pause(c: Compose, argv: list[str]) -> int:
+    return _pause(c, argv, "pause", "Pause services", state="running", verb="Pausing", done="Paused")
 
 
 def cmd_unpause(c: Compose, argv: list[str]) -> int:
-    flags = services_flags("unpause", "[SERVICE...]", "Unpause services")
-    _, services = flags.parse(argv)
-    engine = c.engine
-    rows = [r for r in _rows(c, services, stopped=False) if r.get("State") == "paused"]
-    _each(c, [rows], "Unpausing", "Unpaused", lambda r: engine.client.post(f"/containers/{r['Id']}/unpause"))
-    return 0
+    return _pause(c, argv, "unpause", "Unpause services", state="paused", verb="Unpausing", done="Unpaused")
 
 
 def cmd_rm(c: Compose, argv: list[str]) -> int:

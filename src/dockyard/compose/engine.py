@@ -204,12 +204,15 @@ class Engine:
         for key in vols:
             self._ensure_volume(key, self.project.volumes[key])
 
+    def _existing(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get(path)
+        except errors.NotFound:
+            return None
+
     def _ensure_network(self, key: str, net: Mapping[str, Any]) -> None:
         name = net["name"]
-        try:
-            info = self.client.get(f"/networks/{name}")
-        except errors.NotFound:
-            info = None
+        info = self._existing(f"/networks/{name}")
         if net.get("external"):
             if info is None:
                 raise errors.NotFound(f"network {name} declared as external, but could not be found")
@@ -226,10 +229,7 @@ class Engine:
 
     def _ensure_volume(self, key: str, vol: Mapping[str, Any]) -> None:
         name = vol["name"]
-        try:
-            info = self.client.get(f"/volumes/{name}")
-        except errors.NotFound:
-            info = None
+        info = self._existing(f"/volumes/{name}")
         if vol.get("external"):
             if info is None:
                 raise errors.NotFound(f'external volume "{name}" not found')
