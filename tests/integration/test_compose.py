@@ -1185,3 +1185,25 @@ def test_build_push_pull_through_a_registry(compose, daemon, tmp_path):
     finally:
         registry.stop()
         p.daemon.cli("rmi", "-f", ref, "dyt-registry-local")
+
+
+def test_log_prefix_colours_follow_ansi(compose):
+    p = compose("dyt-ansi", """
+        services:
+          a: {image: busybox, command: ["echo", "from-a"]}
+          bb: {image: busybox, command: ["echo", "from-bb"]}
+    """)
+    ok(p("up", "-d"))
+    deadline = time.time() + 10
+    while time.time() < deadline and "from-bb" not in out(p("logs")):
+        time.sleep(0.1)
+    plain = ok(p("logs", "a"))
+    assert plain == "dyt-ansi-a-1 | from-a"  # not a terminal: no colour
+    coloured = ok(subprocess.run([DOCKYARD, "compose", "--ansi", "always", "-f", p.file, "-p", p.name, "logs"],
+                                 env=dict(os.environ, DOCKYARD_HOST=p.daemon.host), capture_output=True))
+    assert "\x1b[36mdyt-ansi-a-1  | \x1b[0mfrom-a" in coloured.splitlines()
+    assert "\x1b[" not in ok(subprocess.run(
+        [DOCKYARD, "compose", "--ansi", "always", "-f", p.file, "-p", p.name, "logs", "--no-color"],
+        env=dict(os.environ, DOCKYARD_HOST=p.daemon.host), capture_output=True))
+    help_text = ok(subprocess.run([DOCKYARD, "compose", "--help"], capture_output=True))
+    assert "Commands:" in help_text and "  up " in help_text and "--project-name" in help_text

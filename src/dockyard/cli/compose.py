@@ -82,14 +82,15 @@ def compose_flags() -> FlagSet:
 
 
 def usage() -> str:
-    lines = ["Usage:  dockyard compose [OPTIONS] COMMAND", "",
-             "Define and run multi-container applications with Docker", "", "Commands:"]
+    """docker compose's help: its commands, then the global options."""
     width = max(map(len, SUBCOMMANDS)) + 3
+    lines = ["Usage:  dockyard compose [OPTIONS] COMMAND", "",
+             "Define and run multi-container applications", "", "Commands:"]
     lines += [f"  {name.ljust(width)}{desc}" for name, (_, _, desc) in SUBCOMMANDS.items()]
-    lines += ["", "Run 'dockyard compose COMMAND --help' for more information on a command."]
-    return compose_flags().help_text().replace(
-        "Usage:  dockyard compose [OPTIONS] COMMAND\n\nDefine and run multi-container applications\n",
-        "\n".join(lines) + "\n", 1)
+    options = compose_flags().help_text().split("Options:\n", 1)[1]
+    lines += ["", "Options:", options.rstrip("\n"), "",
+              "Run 'dockyard compose COMMAND --help' for more information on a command."]
+    return "\n".join(lines) + "\n"
 
 
 class Compose:
@@ -144,6 +145,13 @@ class Compose:
                                   parallel=max(self.opts.parallel, 0))
         return self._engine
 
+    def color(self, no_color: bool) -> bool | None:
+        """Coloured log prefixes: never with --no-color or --ansi never,
+        always with --ansi always, else when stdout is a terminal (None)."""
+        if no_color or self.opts.ansi == "never":
+            return False
+        return True if self.opts.ansi == "always" else None
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
@@ -176,9 +184,17 @@ def find_files(given: list[str], directory: str | None) -> list[str]:
 
 
 def cmd_compose(session: Session, argv: list[str]) -> int:
-    opts, args = compose_flags().parse(argv)
+    from dockyard.cli.flags import HelpRequested
+
+    try:
+        opts, args = compose_flags().parse(argv)
+    except HelpRequested:
+        session.out(usage(), end="")
+        return 0
     if opts.dry_run:
         raise StatusError("--dry-run is not supported by dockyard compose", 1)
+    if opts.ansi not in ("auto", "never", "always"):
+        raise StatusError(f'invalid --ansi value {opts.ansi!r}: use "auto", "never" or "always"', 1)
     if not opts.parallel:
         raise StatusError("--parallel must be -1 (no limit) or at least 1", 1)
     if not args or args[0] in ("help", "-h", "--help"):
@@ -274,7 +290,7 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
 
     engine = c.engine
     rows = {r["Id"]: r for r in engine.containers()}
-    mux = LogMux(c.session, color=not opts.no_color, prefix=not opts.no_log_prefix,
+    mux = LogMux(c.session, color=c.color(opts.no_color), prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
     mux.follow_all([rows[cid] for cid in ids if cid in rows], report_exit=True, since=f"{since:.9f}")
     if c.session.stdout.isatty():

@@ -27,10 +27,10 @@ COLORS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91"
 
 
 class LogMux:
-    def __init__(self, session: Session, *, color: bool = True, prefix: bool = True,
+    def __init__(self, session: Session, *, color: bool | None = None, prefix: bool = True,
                  timestamps: bool = False):
         self.session = session
-        self.color = color and _isatty(session.stdout)
+        self.color = _isatty(session.stdout) if color is None else color  # None: on a terminal
         self.prefix = prefix
         self.timestamps = timestamps
         self.names: list[str] = []
@@ -184,7 +184,7 @@ def cmd_logs(c: Any, argv: list[str]) -> int:
         from dockyard.compose import convert
 
         rows = [r for r in rows if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
-    mux = LogMux(c.session, color=not opts.no_color, prefix=not opts.no_log_prefix,
+    mux = LogMux(c.session, color=c.color(opts.no_color), prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
     mux.follow_all(rows, follow=opts.follow, tail=opts.tail, since=since, until=until)
     try:
