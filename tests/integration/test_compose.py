@@ -1207,3 +1207,28 @@ def test_log_prefix_colours_follow_ansi(compose):
         env=dict(os.environ, DOCKYARD_HOST=p.daemon.host), capture_output=True))
     help_text = ok(subprocess.run([DOCKYARD, "compose", "--help"], capture_output=True))
     assert "Commands:" in help_text and "  up " in help_text and "--project-name" in help_text
+
+
+def test_logs_follow_picks_up_new_containers(compose):
+    p = compose("dyt-logwatch", """
+        services:
+          w:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; echo hello-from-$$(hostname); sleep 300 & wait"]
+    """)
+    ok(p("up", "-d"))
+    follower = p.popen("logs", "-f", "--no-color")
+    try:
+        time.sleep(1)
+        ok(p("up", "-d", "--scale", "w=2"))
+        second = p.inspect("dyt-logwatch-w-2")["Config"]["Hostname"]
+        time.sleep(1.5)  # w-2 says hello
+        ok(p("stop", "-t", "2"))  # every stream ends, and logs -f with them
+        stdout, stderr = follower.communicate(timeout=20)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    lines = stdout.decode().splitlines()
+    assert any(line.startswith("dyt-logwatch-w-2") and line.endswith(f"hello-from-{second}") for line in lines), lines
+    assert follower.returncode == 0, stderr.decode()

@@ -40,6 +40,7 @@ class LogMux:
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._responses: list[Any] = []
         self._reporting = 0
+        self._active: set[str] = set()  # containers whose stream is being read
 
     def follow_all(self, rows: Iterable[dict[str, Any]], **kw: Any) -> None:
         rows = list(rows)
@@ -57,6 +58,8 @@ class LogMux:
                   "until": until, "timestamps": self.timestamps}
         if report_exit:
             self._reporting += 1
+        with self._lock:
+            self._active.add(row["Id"])
         thread = threading.Thread(target=self._read, args=(row["Id"], name, color, params, report_exit),
                                   daemon=True)
         self._threads.append(thread)
@@ -96,7 +99,39 @@ class LogMux:
         finally:
             if report_exit:  # whatever happened, wait() must hear of it
                 self._exits.put((name, code))
+            with self._lock:
+                self._active.discard(cid)
             client.close()
+
+    def watch(self, labels: list[str], services: set[str], **follow: Any) -> None:
+        """Follow containers of *services* that start from now on (a scale-up,
+        a recreate, a restart), as docker compose's ``logs -f`` does: a
+        thread on ``GET /events`` for container starts with *labels*."""
+        from dockyard.compose import convert
+
+        def run() -> None:
+            from dockyard import errors
+            from dockyard.client.api import APIClient
+
+            client = APIClient(self.session.host)
+            try:
+                events = client.stream_json("GET", "/events", {"filters": {
+                    "type": ["container"], "event": ["start"], "label": labels}})
+                for event in events:
+                    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+                    cid = (event.get("Actor") or {}).get("ID") or event.get("id", "")
+                    if attributes.get(convert.SERVICE) not in services or cid in self._active:
+                        continue
+                    rows = client.get("/containers/json", {"all": True, "filters": {"id": [cid]}})
+                    if rows:
+                        since = f"{event.get('timeNano', 0) / 1e9:.9f}"
+                        self.follow(rows[0], **{**follow, "since": since, "tail": "all"})
+            except (errors.DockyardError, OSError, ValueError):
+                pass
+            finally:
+                client.close()
+
+        threading.Thread(target=run, daemon=True).start()
 
     def _print(self, name: str, color: str, lines: list[bytes]) -> None:
         if not lines:
@@ -131,10 +166,11 @@ class LogMux:
             first = first or event
             if until_first:
                 return first
-        for thread in self._threads:
-            while thread.is_alive():
-                thread.join(0.5)
-        return first
+        while True:  # threads may be added while waiting (watch)
+            alive = [t for t in list(self._threads) if t.is_alive()]
+            if not alive:
+                return first
+            alive[0].join(0.5)
 
     def close(self) -> None:
         for response in self._responses:
@@ -187,6 +223,11 @@ def cmd_logs(c: Any, argv: list[str]) -> int:
     mux = LogMux(c.session, color=c.color(opts.no_color), prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
     mux.follow_all(rows, follow=opts.follow, tail=opts.tail, since=since, until=until)
+    if opts.follow and not opts.index:
+        from dockyard.compose import convert
+
+        mux.watch([f"{convert.PROJECT}={c.project.name}", f"{convert.ONEOFF}=False"],
+                  set(engine.service_names(services or None)), follow=True, until=until)
     try:
         mux.wait()
     except KeyboardInterrupt:
