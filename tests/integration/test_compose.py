@@ -1232,3 +1232,20 @@ def test_logs_follow_picks_up_new_containers(compose):
     lines = stdout.decode().splitlines()
     assert any(line.startswith("dyt-logwatch-w-2") and line.endswith(f"hello-from-{second}") for line in lines), lines
     assert follower.returncode == 0, stderr.decode()
+
+
+def test_attached_up_follows_policy_restarts(compose):
+    p = compose("dyt-restarts", """
+        services:
+          r:
+            image: busybox
+            restart: on-failure:2
+            command: ["sh", "-c", "echo run; sleep 0.3; exit 1"]
+    """)
+    r = p("up", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    # Three runs (the first and two restarts), each printed once, then the exit.
+    assert lines.count("dyt-restarts-r-1 | run") == 3, lines
+    assert lines[-1] == "dyt-restarts-r-1 exited with code 1", lines
+    assert p.inspect("dyt-restarts-r-1")["RestartCount"] == 2

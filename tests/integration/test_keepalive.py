@@ -34,6 +34,28 @@ def test_on_failure_restarts_up_to_the_limit(daemon):
         daemon.docker("rm", "-f", "t-crash")
 
 
+def test_a_policy_restart_never_shows_exited_in_between(daemon, api):
+    """docker keeps a container "restarting" from its exit until it runs
+    again; a client polling in between must not see "exited" (compose's
+    attached up would think it gone for good)."""
+    daemon.cli("run", "-d", "--name", "t-bouncy", "--restart", "on-failure:3", "busybox",
+               "sh", "-c", "sleep 0.2; exit 1", check=True)
+    seen = []
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            _, doc, _ = api("GET", "/containers/t-bouncy/json")
+            seen.append((doc["RestartCount"], doc["State"]["Status"]))
+            if doc["RestartCount"] == 3 and doc["State"]["Status"] == "exited":
+                break
+            time.sleep(0.005)
+        early_exits = [s for s in seen if s[1] == "exited" and s[0] < 3]
+        assert seen[-1] == (3, "exited") and not early_exits, early_exits[:5]
+        assert {status for _, status in seen} >= {"running", "restarting"}
+    finally:
+        daemon.cli("rm", "-f", "t-bouncy")
+
+
 def test_on_failure_leaves_a_clean_exit_alone_and_stop_is_final(daemon):
     daemon.docker("run", "-d", "--name", "t-clean", "--restart", "on-failure", "busybox", "true")
     daemon.docker("run", "-d", "--name", "t-always", "--restart", "always", "busybox", "sleep", "300")

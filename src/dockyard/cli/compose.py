@@ -284,15 +284,22 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
 def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since: float) -> int:
     """``up`` in the foreground: every container's output from *since* (when
     ``up`` began: a restarted container's earlier runs are not shown) until
-    all have exited (or, with --abort-on-container-exit, the first); Ctrl-C
-    stops them."""
+    all have exited (or, with --abort-on-container-exit, the first) and none
+    was restarted; Ctrl-C stops them."""
     from dockyard.cli.compose_logs import LogMux
 
     engine = c.engine
     rows = {r["Id"]: r for r in engine.containers()}
     mux = LogMux(c.session, color=c.color(opts.no_color), prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
-    mux.follow_all([rows[cid] for cid in ids if cid in rows], report_exit=True, since=f"{since:.9f}")
+    from dockyard.compose import convert
+
+    attached = [rows[cid] for cid in ids if cid in rows]
+    services = {convert.row_service(r) for r in attached}
+    mux.follow_all(attached, report_exit=True, since=f"{since:.9f}")
+    if not opts.abort_on_container_exit:
+        # A container its restart policy brings back is followed again.
+        mux.watch([f"{convert.PROJECT}={c.project.name}", f"{convert.ONEOFF}=False"], services, follow=True)
     if c.session.stdout.isatty():
         c.session.err("Attaching to " + ", ".join(mux.names))
     exit_code = 0
@@ -304,6 +311,13 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
         if opts.abort_on_container_exit and first is not None:
             exit_code = first[1]
             c.session.err("Aborting on container exit...")
+        else:
+            # Every stream ended; one a restart policy brings back is followed
+            # again by the watcher, so wait until none is coming back.
+            while any(r["Id"] in set(ids) or convert.row_service(r) in services
+                      for r in engine.containers(stopped=True) if r.get("State") in ("running", "restarting")):
+                time.sleep(0.2)
+                mux.wait()
     except KeyboardInterrupt:
         interrupted = True
         c.session.err("Gracefully stopping... (press Ctrl+C again to force)")

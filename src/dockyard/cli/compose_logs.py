@@ -41,6 +41,7 @@ class LogMux:
         self._responses: list[Any] = []
         self._reporting = 0
         self._active: set[str] = set()  # containers whose stream is being read
+        self._restarted: dict[str, dict[str, Any]] = {}  # started again before their stream ended
 
     def follow_all(self, rows: Iterable[dict[str, Any]], **kw: Any) -> None:
         rows = list(rows)
@@ -101,7 +102,22 @@ class LogMux:
                 self._exits.put((name, code))
             with self._lock:
                 self._active.discard(cid)
+                again = self._restarted.pop(cid, None)
+            # Started again while this stream was ending: follow the new run,
+            # unless the stream already carried it (it ends only once the
+            # container is down for good).
+            if again is not None and self._running(client, cid):
+                self.follow({"Id": cid, "Names": [f"/{name}"]}, **again)
             client.close()
+
+    @staticmethod
+    def _running(client: Any, cid: str) -> bool:
+        from dockyard import errors
+
+        try:
+            return bool((client.get(f"/containers/{cid}/json").get("State") or {}).get("Running"))
+        except (errors.DockyardError, OSError):
+            return False
 
     def watch(self, labels: list[str], services: set[str], **follow: Any) -> None:
         """Follow containers of *services* that start from now on (a scale-up,
@@ -120,14 +136,18 @@ class LogMux:
                 for event in events:
                     attributes = (event.get("Actor") or {}).get("Attributes") or {}
                     cid = (event.get("Actor") or {}).get("ID") or event.get("id", "")
-                    if attributes.get(convert.SERVICE) not in services or cid in self._active:
+                    if attributes.get(convert.SERVICE) not in services:
                         continue
+                    again = {**follow, "since": f"{event.get('timeNano', 0) / 1e9:.9f}", "tail": "all"}
+                    with self._lock:
+                        if cid in self._active:  # its old stream is still ending
+                            self._restarted[cid] = again
+                            continue
                     rows = client.get("/containers/json", {"all": True, "filters": {"id": [cid]}})
                     if rows:
-                        since = f"{event.get('timeNano', 0) / 1e9:.9f}"
-                        self.follow(rows[0], **{**follow, "since": since, "tail": "all"})
+                        self.follow(rows[0], **again)
             except (errors.DockyardError, OSError, ValueError):
-                pass
+                pass  # the daemon went away, or close(): nothing more to follow
             finally:
                 client.close()
 
@@ -156,13 +176,12 @@ class LogMux:
         *until_first*); the first exit.  Without reporting containers, until
         every stream ends.  Ctrl-C raises KeyboardInterrupt here."""
         first = None
-        for _ in range(self._reporting):
-            while True:
-                try:
-                    event = self._exits.get(timeout=0.5)
-                    break
-                except queue.Empty:
-                    continue
+        while self._reporting:
+            try:
+                event = self._exits.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._reporting -= 1
             first = first or event
             if until_first:
                 return first

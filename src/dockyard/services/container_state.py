@@ -28,6 +28,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 # operation -> the statuses it may start from
 ALLOWED = {
     "start": {"created", "exited"},
+    "policy-restart": {"restarting"},  # the restart policy's own start: no "exited" in between
     "stop": {"running", "paused", "restarting"},
     "kill": {"running", "paused", "restarting"},
     "remove": {"created", "exited", "dead"},

@@ -238,12 +238,12 @@ class ContainerService:
             self._locks[cid] = asyncio.Lock()
         return self._locks[cid]
 
-    async def start(self, ref: str) -> None:
+    async def start(self, ref: str, *, policy_restart: bool = False) -> None:
         c = self.get(ref)
         async with self._lock(c.id):
             if c.id not in self._containers:
                 raise errors.NotFound(f"No such container: {ref}")
-            c.check("start")
+            c.check("policy-restart" if policy_restart else "start")
             paths = self.paths(c)
             try:
                 # Not cancellable half-way: a cancelled launch would leave a
@@ -389,9 +389,9 @@ class ContainerService:
             if c.id not in self._containers or c.state.status != "restarting":
                 return
             c.restart_count += 1
-            c.state.status = "exited"
             try:
-                await self.start(c.id)
+                # Still "restarting" until it runs, as docker shows it.
+                await self.start(c.id, policy_restart=True)
             except errors.DockyardError as e:
                 log.warning("restart of %s failed: %s", c.id[:12], e.message)
         finally:
