@@ -15,7 +15,7 @@ import time
 from dockyard import errors
 from dockyard.cli import units
 from dockyard.cli.flags import FlagSet
-from dockyard.cli.formatter import ellipsis, go_quote, render, truncate_id
+from dockyard.cli.formatter import Labelled, ellipsis, go_quote, render, truncate_id
 from dockyard.cli.session import Session, StatusError, describe
 
 TYPE_CHECKING = False
@@ -88,26 +88,26 @@ def _group(key: str, first: int, last: int) -> str:
     return f"{span}/{kind}"
 
 
-class ContainerRow:
+class ContainerRow(Labelled):
     """One line of ``ps``: the fields ``--format`` can name (docker's names)."""
 
     def __init__(self, summary: dict[str, Any], trunc: bool, now: float):
-        self._c = summary
+        self._raw = summary
         self._trunc = trunc
         self._now = now
 
     @property
     def ID(self) -> str:
-        ident = self._c.get("Id", "")
+        ident = self._raw.get("Id", "")
         return truncate_id(ident) if self._trunc else ident
 
     @property
     def Image(self) -> str:
-        image = self._c.get("Image") or ""
+        image = self._raw.get("Image") or ""
         if not image:
             return "<no image>"
         if self._trunc:
-            if image.startswith("sha256:") or truncate_id(self._c.get("ImageID", "")) == \
+            if image.startswith("sha256:") or truncate_id(self._raw.get("ImageID", "")) == \
                     truncate_id(image):
                 return truncate_id(image)
             if "@" in image and ":" in image.split("@")[0].rsplit("/", 1)[-1]:
@@ -116,68 +116,60 @@ class ContainerRow:
 
     @property
     def Command(self) -> str:
-        command = self._c.get("Command", "")
+        command = self._raw.get("Command", "")
         return go_quote(ellipsis(command, 20) if self._trunc else command)
 
     @property
     def CreatedAt(self) -> str:
-        return units.go_time(self._c.get("Created", 0))
+        return units.go_time(self._raw.get("Created", 0))
 
     @property
     def RunningFor(self) -> str:
-        return units.since(self._c.get("Created", 0), self._now)
+        return units.since(self._raw.get("Created", 0), self._now)
 
     @property
     def Ports(self) -> str:
-        return display_ports(self._c.get("Ports") or [])
+        return display_ports(self._raw.get("Ports") or [])
 
     @property
     def State(self) -> str:
-        return self._c.get("State", "")
+        return self._raw.get("State", "")
 
     @property
     def Status(self) -> str:
-        return self._c.get("Status", "")
+        return self._raw.get("Status", "")
 
     @property
     def Size(self) -> str:
-        rw = self._c.get("SizeRw") or 0
-        root = self._c.get("SizeRootFs") or 0
+        rw = self._raw.get("SizeRw") or 0
+        root = self._raw.get("SizeRootFs") or 0
         text = units.human_size(rw)
         return f"{text} (virtual {units.human_size(root)})" if root > 0 else text
 
     @property
     def Names(self) -> str:
-        names = [n[1:] if n.startswith("/") else n for n in self._c.get("Names") or []]
+        names = [n[1:] if n.startswith("/") else n for n in self._raw.get("Names") or []]
         if self._trunc:
             # Link aliases ("/other/alias") are not the container's own name.
             names = [n for n in names if "/" not in n][:1] or names[:1]
         return ",".join(names)
 
     @property
-    def Labels(self) -> str:
-        labels = self._c.get("Labels") or {}
-        return ",".join(f"{k}={v}" for k, v in labels.items())
-
-    def Label(self, name: str) -> str:
-        return (self._c.get("Labels") or {}).get(name, "")
-
-    @property
     def Mounts(self) -> str:
         names = []
-        for mount in self._c.get("Mounts") or []:
+        for mount in self._raw.get("Mounts") or []:
             name = mount.get("Name") or mount.get("Source", "")
             names.append(ellipsis(name, 15) if self._trunc and mount.get("Name") else name)
         return ",".join(names)
 
     @property
     def LocalVolumes(self) -> str:
-        mounts = self._c.get("Mounts") or []
+        mounts = self._raw.get("Mounts") or []
         return str(sum(1 for m in mounts if m.get("Driver") == "local"))
 
     @property
     def Networks(self) -> str:
-        networks = ((self._c.get("NetworkSettings") or {}).get("Networks") or {})
+        networks = ((self._raw.get("NetworkSettings") or {}).get("Networks") or {})
         return ",".join(sorted(networks))
 
     @property

@@ -94,6 +94,20 @@ class _Headers:
         return _HeaderText(self._titles.get(name, ""))
 
 
+class Labelled:
+    """``Labels`` and ``Label "key"`` for a row whose API object (a
+    container, network or volume) is ``self._raw``."""
+
+    _raw: dict
+
+    @property
+    def Labels(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in (self._raw.get("Labels") or {}).items())
+
+    def Label(self, name: str) -> str:
+        return (self._raw.get("Labels") or {}).get(name, "")
+
+
 def expand_escapes(fmt: str) -> str:
     return fmt.replace("\\t", "\t").replace("\\n", "\n")
 

@@ -28,7 +28,7 @@ import re
 from dockyard import errors
 from dockyard.cli.containers import parse_filters
 from dockyard.cli.flags import FlagSet
-from dockyard.cli.formatter import render, truncate_id
+from dockyard.cli.formatter import Labelled, render, truncate_id
 from dockyard.cli.netconfig import go_ip_string, parse_ip, string_slice, validate_link
 from dockyard.cli.session import Session, StatusError, describe
 from dockyard.cli.settings import natural_key
@@ -232,53 +232,45 @@ def go_time_text(stamp: str) -> str:
     return f"{day} {clock}{fraction} {zone_text}"
 
 
-class NetworkRow:
+class NetworkRow(Labelled):
     """One line of ``network ls``: the fields ``--format`` can name."""
 
     def __init__(self, network: dict[str, Any], trunc: bool):
-        self._n = network
+        self._raw = network
         self._trunc = trunc
 
     @property
     def ID(self) -> str:
-        ident = self._n.get("Id", "")
+        ident = self._raw.get("Id", "")
         return truncate_id(ident) if self._trunc else ident
 
     @property
     def Name(self) -> str:
-        return self._n.get("Name", "")
+        return self._raw.get("Name", "")
 
     @property
     def Driver(self) -> str:
-        return self._n.get("Driver", "")
+        return self._raw.get("Driver", "")
 
     @property
     def Scope(self) -> str:
-        return self._n.get("Scope", "")
+        return self._raw.get("Scope", "")
 
     @property
     def IPv4(self) -> str:
-        return "true" if self._n.get("EnableIPv4") else "false"
+        return "true" if self._raw.get("EnableIPv4") else "false"
 
     @property
     def IPv6(self) -> str:
-        return "true" if self._n.get("EnableIPv6") else "false"
+        return "true" if self._raw.get("EnableIPv6") else "false"
 
     @property
     def Internal(self) -> str:
-        return "true" if self._n.get("Internal") else "false"
-
-    @property
-    def Labels(self) -> str:
-        labels = self._n.get("Labels") or {}
-        return ",".join(f"{k}={v}" for k, v in labels.items())
-
-    def Label(self, name: str) -> str:
-        return (self._n.get("Labels") or {}).get(name, "")
+        return "true" if self._raw.get("Internal") else "false"
 
     @property
     def CreatedAt(self) -> str:
-        return go_time_text(self._n.get("Created", ""))
+        return go_time_text(self._raw.get("Created", ""))
 
     def __json__(self) -> dict[str, str]:
         fields = ("CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name",

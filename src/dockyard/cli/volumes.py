@@ -7,7 +7,7 @@ from dockyard import errors
 from dockyard.cli import units
 from dockyard.cli.containers import parse_filters
 from dockyard.cli.flags import FlagSet
-from dockyard.cli.formatter import render
+from dockyard.cli.formatter import Labelled, render
 from dockyard.cli.session import Session, StatusError, describe
 from dockyard.cli.settings import natural_key
 
@@ -70,44 +70,36 @@ def cmd_volume_create(session: Session, argv: list[str]) -> int:
     return 0
 
 
-class VolumeRow:
+class VolumeRow(Labelled):
     """One line of ``volume ls``: the fields ``--format`` can name."""
 
     def __init__(self, volume: dict[str, Any]):
-        self._v = volume
+        self._raw = volume
 
     @property
     def Name(self) -> str:
-        return self._v.get("Name", "")
+        return self._raw.get("Name", "")
 
     @property
     def Driver(self) -> str:
-        return self._v.get("Driver", "")
+        return self._raw.get("Driver", "")
 
     @property
     def Scope(self) -> str:
-        return self._v.get("Scope", "")
+        return self._raw.get("Scope", "")
 
     @property
     def Mountpoint(self) -> str:
-        return self._v.get("Mountpoint", "")
-
-    @property
-    def Labels(self) -> str:
-        labels = self._v.get("Labels") or {}
-        return ",".join(f"{k}={v}" for k, v in labels.items())
-
-    def Label(self, name: str) -> str:
-        return (self._v.get("Labels") or {}).get(name, "")
+        return self._raw.get("Mountpoint", "")
 
     @property
     def Links(self) -> str:
-        usage = self._v.get("UsageData")
+        usage = self._raw.get("UsageData")
         return "N/A" if usage is None else str(usage.get("RefCount", 0))
 
     @property
     def Size(self) -> str:
-        usage = self._v.get("UsageData")
+        usage = self._raw.get("UsageData")
         return "N/A" if usage is None else units.human_size(usage.get("Size", 0), 4)
 
     @property

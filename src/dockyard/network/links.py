@@ -98,16 +98,7 @@ def delete_bridge(name: str) -> None:
     Its ports are released, not deleted (the caller detaches endpoints first).
     Conflict if the device is not a bridge.
     """
-    def delete(ipr: IPRoute) -> None:
-        link = _get_link(ipr, name)
-        if link is None:
-            return
-        if link.get(("linkinfo", "kind")) != "bridge":
-            raise errors.Conflict(f"network interface {name} is not a bridge")
-        _ignoring(errno.ENODEV, f"delete bridge {name}", ipr.link, "del", index=link["index"])
-
-    _check_ifname(name)
-    _host.call(delete)
+    _delete_link(name, "bridge")
 
 
 def bridge_exists(name: str) -> bool:
@@ -194,15 +185,20 @@ def detach(host_ifname: str) -> None:
     Conflict if the device of that name is not a veth: a name mixed up with a
     bridge's must not take the bridge down.
     """
+    _delete_link(host_ifname, "veth")
+
+
+def _delete_link(name: str, kind: str) -> None:
+    """Delete device *name* if it is there; Conflict if it is not a *kind*."""
     def delete(ipr: IPRoute) -> None:
-        link = _get_link(ipr, host_ifname)
+        link = _get_link(ipr, name)
         if link is None:
             return
-        if link.get(("linkinfo", "kind")) != "veth":
-            raise errors.Conflict(f"network interface {host_ifname} is not a veth")
-        _ignoring(errno.ENODEV, f"delete {host_ifname}", ipr.link, "del", index=link["index"])
+        if link.get(("linkinfo", "kind")) != kind:
+            raise errors.Conflict(f"network interface {name} is not a {kind}")
+        _ignoring(errno.ENODEV, f"delete {kind} {name}", ipr.link, "del", index=link["index"])
 
-    _check_ifname(host_ifname)
+    _check_ifname(name)
     _host.call(delete)
 
 

@@ -155,7 +155,7 @@ def test_ps_table(daemon):
          "State": "running", "Status": "Up 2 minutes",
          "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}]},
         {"Id": "fedcba9876543210" * 4, "Names": ["/a_long_container_name"], "Image": "b",
-         "Command": "true", "Created": now - 3, "State": "exited",
+         "Command": "true", "Created": now - 200, "State": "exited",
          "Status": "Exited (0) 1 second ago", "Ports": []},
     ])
     result = dockyard(daemon, "ps", "-a")
@@ -165,7 +165,7 @@ def test_ps_table(daemon):
         "STATUS                    PORTS                  NAMES",
         "0123456789ab   busybox   \"sh -c 'while true; …\"   2 minutes ago   "
         "Up 2 minutes              0.0.0.0:8080->80/tcp   web",
-        "fedcba987654   b         \"true\"                   3 seconds ago   "
+        "fedcba987654   b         \"true\"                   3 minutes ago   "
         "Exited (0) 1 second ago                          a_long_container_name",
     ]
     assert daemon.requests[0].q("all") == "1"

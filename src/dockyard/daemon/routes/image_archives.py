@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from ... import errors
+from ...build.context import ChunkReader
 from ...images.archive import ImageArchive, ImageLoaded, LayerLoaded, LoadEvent
 from ...images.archive_read import Spool
 from ...images.archive_save import Layout
@@ -57,7 +58,7 @@ def register(router: Router, archives: ImageArchive, events: EventBus) -> None:
     async def load(req: Request):
         quiet = req.q_bool("quiet", True)
         loop = asyncio.get_running_loop()
-        body = io.BufferedReader(_BodyReader(req.stream(), loop), 1 << 16)
+        body = io.BufferedReader(ChunkReader(_blocking(req.stream(), loop)), 1 << 16)
         try:
             spool = await asyncio.to_thread(archives.receive, body)
         except errors.DockyardError as exc:
@@ -125,35 +126,16 @@ async def _one(message: dict) -> AsyncIterator[bytes]:
     yield progress_line(message)
 
 
-class _BodyReader(io.RawIOBase):
-    """The request body as a blocking file for a worker thread.
+def _blocking(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
+    """The request body's chunks for a worker thread: each one is asked of
+    the event loop when the thread needs it, so the body is pulled only as
+    fast as it is used and the loop stays free meanwhile."""
 
-    Each read the thread cannot serve from the last chunk asks the event loop
-    for the next one and waits: the body is pulled only as fast as it is
-    used, and the loop stays free meanwhile.
-    """
-
-    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop):
-        self._chunks = chunks
-        self._loop = loop
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    async def _next(self) -> bytes | None:
+    async def next_chunk() -> bytes | None:
         try:
-            return await self._chunks.__anext__()
+            return await chunks.__anext__()
         except StopAsyncIteration:
             return None
+
+    while (chunk := asyncio.run_coroutine_threadsafe(next_chunk(), loop).result()) is not None:
+        yield chunk
