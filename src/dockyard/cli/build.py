@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dockyard.cli.flags import FlagSet
+from dockyard.cli.flags import FlagSet, key_value_map
 from dockyard.cli.session import Session, StatusError
 
 TYPE_CHECKING = False
@@ -133,11 +133,6 @@ def build_args(values: list[str], environ: Mapping[str, str]) -> dict[str, str |
     return args
 
 
-def labels(values: list[str]) -> dict[str, str]:
-    """``--label`` values → docker's map; ``K`` alone is an empty label."""
-    return dict((value.partition("=")[0], value.partition("=")[2]) for value in values)
-
-
 def build_params(opts: Options, dockerfile: str = "",
                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``POST /build`` query for these flags (encode_query drops None and False)."""
@@ -151,7 +146,7 @@ def build_params(opts: Options, dockerfile: str = "",
         "t": list(opts.tag),
         "dockerfile": dockerfile or None,
         "buildargs": as_json(args) if args else None,
-        "labels": as_json(labels(opts.label)) if opts.label else None,
+        "labels": as_json(key_value_map(opts.label)) if opts.label else None,
         "target": opts.target or None,
         "nocache": opts.no_cache,
         "pull": opts.pull,

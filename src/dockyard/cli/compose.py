@@ -506,11 +506,9 @@ def cmd_build(c: Compose, argv: list[str]) -> int:
     opts, services = flags.parse(argv)
     engine = c.engine
     names = selected_services(c, services, opts.with_dependencies)
-    args = {}
-    for value in opts.build_arg:
-        key, eq, val = value.partition("=")
-        if eq or key in os.environ:
-            args[key] = val if eq else os.environ[key]
+    from dockyard.cli.build import build_args
+
+    args = build_args(opts.build_arg, os.environ)  # unset ones are left out of the build
     if opts.quiet:
         engine.build_output = None
     for name in names:

@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from dockyard.cli.compose import Compose, services_flags
+from dockyard.cli.flags import key_value_map
 from dockyard.cli.session import StatusError
 from dockyard import errors
 from dockyard.compose import convert
@@ -147,8 +148,7 @@ def _one_off(project: Any, service: str, opts: Any, command: list[str]) -> dict[
             env[key] = value if eq else os.environ.get(key)
         svc["environment"] = env
     if opts.label:
-        svc["labels"] = {**(svc.get("labels") or {}),
-                         **{k: v for k, _, v in (x.partition("=") for x in opts.label)}}
+        svc["labels"] = {**(svc.get("labels") or {}), **key_value_map(opts.label)}
     if opts.user:
         svc["user"] = opts.user
     if opts.workdir:

@@ -241,22 +241,23 @@ def cmd_export(session: Session, argv: list[str]) -> int:
                 out.write(block)
             out.flush()
             return 0
-        _save_atomically(opts.output, response)
+        save_atomically(opts.output, response, "failed to export container")
     finally:
         response.close()
     return 0
 
 
-def _save_atomically(path: str, response: Any) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place,
-    so a failed export leaves no half-written file (mode 0600, as docker)."""
+def save_atomically(path: str, response: Any, failure: str) -> None:
+    """Write a response body to a temporary file beside ``path`` and rename
+    it into place, so a failure leaves no half-written file (mode 0600, as
+    docker); *failure* begins the message when the file cannot be made."""
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
     except OSError as exc:
-        raise StatusError(f"failed to export container: {exc.strerror or exc}", 1) from None
+        raise StatusError(f"{failure}: {exc.strerror or exc}", 1) from None
     try:
         with os.fdopen(fd, "wb") as out:
             while block := response.read1(1 << 16):

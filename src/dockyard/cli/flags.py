@@ -267,6 +267,12 @@ class FlagSet:
         return "\n".join(lines) + "\n"
 
 
+def key_value_map(items: Iterable[str]) -> dict[str, str]:
+    """docker's MapOpts and ConvertKVStringsToMap (``--label``, ``--opt``):
+    ``k=v`` → {k: v}, ``k`` → {k: ""}; a later key wins."""
+    return {key: value for key, _, value in (item.partition("=") for item in items)}
+
+
 def _parse_bool(text: str) -> bool:
     """Go's strconv.ParseBool."""
     if text in ("1", "t", "T", "true", "TRUE", "True"):

@@ -126,21 +126,11 @@ def _check_output_path(path: str) -> None:
 
 
 def _write_file(path: str, response: Any) -> None:
-    """Into a temporary file beside `path`, renamed into place when complete (mode 0600, as docker)."""
-    import tempfile
+    from dockyard.cli.filesystem import save_atomically
 
     if os.path.isdir(path):
         raise StatusError(f"failed to save image: open {path}: is a directory", 1)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while block := response.read1(_BLOCK):
-                out.write(block)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    save_atomically(path, response, "failed to save image")
 
 
 def _layout_target(path: str) -> str:

@@ -27,7 +27,7 @@ import re
 
 from dockyard import errors
 from dockyard.cli.containers import parse_filters
-from dockyard.cli.flags import FlagSet
+from dockyard.cli.flags import FlagSet, key_value_map
 from dockyard.cli.formatter import Labelled, render, truncate_id
 from dockyard.cli.netconfig import go_ip_string, parse_ip, string_slice, validate_link
 from dockyard.cli.session import Session, StatusError, describe
@@ -53,15 +53,6 @@ def _path(network: str, action: str = "") -> str:
     from dockyard.client.api import quote_segment
 
     return f"/networks/{quote_segment(network)}" + (f"/{action}" if action else "")
-
-
-def key_value_map(items: list[str]) -> dict[str, str]:
-    """docker's MapOpts and ConvertKVStringsToMap: ``k=v`` → {k: v}, ``k`` → {k: ""}."""
-    result: dict[str, str] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        result[key] = value
-    return result
 
 
 def validate_label(value: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from dockyard.cli import units
-from dockyard.cli.flags import FlagSet, Options
+from dockyard.cli.flags import FlagSet, Options, key_value_map
 from dockyard.cli.mounts import parse_mount, tmpfs_map, volumes_and_binds
 from dockyard.cli.netconfig import add_network_flags, network_config
 
@@ -96,14 +96,6 @@ def parse_restart_policy(text: str) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"invalid restart policy: invalid count '{count}'") from None
     return {"Name": name, "MaximumRetryCount": retries}
-
-
-def _labels(items: list[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        labels[key] = value
-    return labels
 
 
 def nanoseconds(text: str) -> int:
@@ -254,7 +246,7 @@ def container_config(opts: Options, args: list[str], detach: bool = False,
         "Image": image,
         "WorkingDir": opts.workdir or "",
         "Entrypoint": entrypoint,
-        "Labels": _labels(labels),
+        "Labels": key_value_map(labels),
     }
     volumes, binds = volumes_and_binds(opts.volume)
     if volumes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dockyard import errors
 from dockyard.cli import units
 from dockyard.cli.containers import parse_filters
-from dockyard.cli.flags import FlagSet
+from dockyard.cli.flags import FlagSet, key_value_map
 from dockyard.cli.formatter import Labelled, render
 from dockyard.cli.session import Session, StatusError, describe
 from dockyard.cli.settings import natural_key
@@ -23,15 +23,6 @@ VOLUME_HEADERS = {
 VOLUME_TABLE = "{{.Driver}}\t{{.Name}}"
 
 
-def _key_values(items: list[str]) -> dict[str, str]:
-    """docker's ConvertKVStringsToMap: ``k=v`` → {k: v}, ``k`` → {k: ""}."""
-    result: dict[str, str] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        result[key] = value
-    return result
-
-
 def volume_create_body(name: str, driver: str, options: list[str],
                        labels: list[str]) -> dict[str, Any]:
     """The body of ``POST /volumes/create``; empty fields are left out, as
@@ -40,9 +31,9 @@ def volume_create_body(name: str, driver: str, options: list[str],
     if driver:
         body["Driver"] = driver
     if options:
-        body["DriverOpts"] = _key_values(options)
+        body["DriverOpts"] = key_value_map(options)
     if labels:
-        body["Labels"] = _key_values(labels)
+        body["Labels"] = key_value_map(labels)
     if name:
         body["Name"] = name
     return body

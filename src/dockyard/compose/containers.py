@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.cli import units
+from dockyard.cli.flags import key_value_map
 from dockyard.compose import convert
 from dockyard.errors import InvalidArgument
 
@@ -311,8 +312,7 @@ def _host_options(view: ServiceView, svc: Mapping[str, Any]) -> dict[str, Any]:
             [h.replace("=", ":", 1) if "=" in h else h for h in hosts]
     if svc.get("sysctls"):
         s = svc["sysctls"]
-        out["Sysctls"] = {str(k): str(v) for k, v in s.items()} if isinstance(s, dict) else \
-            dict(x.partition("=")[::2] for x in s)
+        out["Sysctls"] = {str(k): str(v) for k, v in s.items()} if isinstance(s, dict) else key_value_map(s)
     if svc.get("logging"):
         out["LogConfig"] = {"Type": svc["logging"].get("driver") or "json-file",
                             "Config": {k: str(v) for k, v in (svc["logging"].get("options") or {}).items()}}

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from dockyard import errors
+from dockyard.cli.flags import key_value_map
 from dockyard.compose import convert
 
 
@@ -31,11 +32,11 @@ def build_params(image: str, spec: Mapping[str, Any], dockerfile: str, environ: 
                  quiet: bool = False) -> dict[str, Any]:
     """The ``POST /build`` query for a service's ``build`` section."""
     args = {k: (environ.get(k) if v is None else str(v)) for k, v in (spec.get("args") or {}).items()}
-    args.update(extra_args or {})
+    args.update({k: v for k, v in (extra_args or {}).items() if v is not None})
     args = {k: v for k, v in args.items() if v is not None}
     labels = spec.get("labels") or {}
     if isinstance(labels, list):
-        labels = dict(x.partition("=")[::2] for x in labels)
+        labels = key_value_map(labels)
     tags = [image, *[str(t) for t in spec.get("tags") or []]]
     return {
         "t": tags,

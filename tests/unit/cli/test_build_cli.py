@@ -10,7 +10,8 @@ import tarfile
 
 import pytest
 
-from dockyard.cli.build import build_args, build_flags, build_params, labels
+from dockyard.cli.build import build_args, build_flags, build_params
+from dockyard.cli.flags import key_value_map
 from dockyard.cli.build_display import (BuildFailed, PlainDisplay, QuietDisplay, TtyDisplay,
                                         follow)
 from dockyard.cli.flags import UsageError
@@ -68,7 +69,7 @@ def test_defaults_are_not_sent():
 def test_build_args_and_labels_maps():
     assert build_args(["A=", "B=x=y", "C"], {"C": "from env"}) == \
         {"A": "", "B": "x=y", "C": "from env"}
-    assert labels(["k=v=w", "empty"]) == {"k": "v=w", "empty": ""}
+    assert key_value_map(["k=v=w", "empty"]) == {"k": "v=w", "empty": ""}
 
 
 @pytest.mark.parametrize("argv, message", [
