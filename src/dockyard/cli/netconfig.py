@@ -182,25 +182,25 @@ class NetworkAttachment(_Attachment):
                                  "networks")
             if self.links:
                 raise ValueError("links are only supported for user-defined networks")
-        endpoint: dict[str, Any] = {}
-        ipam = {key: value for key, value in (("IPv4Address", self.ipv4_address),
-                                              ("IPv6Address", self.ipv6_address),
-                                              ("LinkLocalIPs", list(self.link_local_ips)))
-                if value}
-        if ipam:
-            endpoint["IPAMConfig"] = ipam
-        if self.links:
-            endpoint["Links"] = list(self.links)
-        if self.aliases:
-            endpoint["Aliases"] = list(self.aliases)
         if self.mac_address:
             validate_mac_address(self.mac_address)
-            endpoint["MacAddress"] = self.mac_address
-        if self.driver_opts:
-            endpoint["DriverOpts"] = dict(self.driver_opts)
-        if self.gw_priority:
-            endpoint["GwPriority"] = self.gw_priority
-        return endpoint
+        return endpoint_settings(self.ipv4_address, self.ipv6_address, self.link_local_ips, self.links,
+                                 self.aliases, dict(self.driver_opts), self.gw_priority, self.mac_address)
+
+
+def endpoint_settings(ipv4: str, ipv6: str, link_local_ips: Any, links: Any, aliases: Any,
+                      driver_opts: dict[str, str], gw_priority: int, mac_address: str = "") -> dict[str, Any]:
+    """EndpointSettings JSON (``run --network``'s and ``network connect``'s);
+    fields at their zero value are left out (Go's ``omitempty``)."""
+    endpoint: dict[str, Any] = {}
+    ipam = {key: value for key, value in (("IPv4Address", ipv4), ("IPv6Address", ipv6),
+                                          ("LinkLocalIPs", list(link_local_ips)))
+            if value}
+    for key, value in (("IPAMConfig", ipam), ("Links", list(links)), ("Aliases", list(aliases)),
+                       ("MacAddress", mac_address), ("DriverOpts", driver_opts), ("GwPriority", gw_priority)):
+        if value:
+            endpoint[key] = value
+    return endpoint
 
 
 def parse_network_attachment(value: str) -> NetworkAttachment:

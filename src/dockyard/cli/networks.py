@@ -29,7 +29,7 @@ from dockyard import errors
 from dockyard.cli.containers import parse_filters
 from dockyard.cli.flags import FlagSet, key_value_map
 from dockyard.cli.formatter import Labelled, render, truncate_id
-from dockyard.cli.netconfig import go_ip_string, parse_ip, string_slice, validate_link
+from dockyard.cli.netconfig import endpoint_settings, go_ip_string, parse_ip, string_slice, validate_link
 from dockyard.cli.session import Session, StatusError, describe
 from dockyard.cli.settings import natural_key
 
@@ -386,22 +386,8 @@ def connect_body(container: str, opts: Options) -> dict[str, Any]:
         if not eq or not key.strip():
             raise ValueError("invalid key/value pair format in driver options")
         driver_opts[key.strip()] = value.strip()
-    endpoint: dict[str, Any] = {}
-    ipam = {key: value for key, value in (("IPv4Address", opts.ip or ""),
-                                          ("IPv6Address", opts.ip6 or ""),
-                                          ("LinkLocalIPs", _flatten(opts.link_local_ip)))
-            if value}
-    if ipam:
-        endpoint["IPAMConfig"] = ipam
-    if opts.link:
-        endpoint["Links"] = list(opts.link)
-    aliases = _flatten(opts.alias)
-    if aliases:
-        endpoint["Aliases"] = aliases
-    if driver_opts:
-        endpoint["DriverOpts"] = driver_opts
-    if opts.gw_priority:
-        endpoint["GwPriority"] = opts.gw_priority
+    endpoint = endpoint_settings(opts.ip or "", opts.ip6 or "", _flatten(opts.link_local_ip), opts.link,
+                                 _flatten(opts.alias), driver_opts, opts.gw_priority)
     return {"Container": container, "EndpointConfig": endpoint}
 
 
