@@ -299,7 +299,7 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
     mux.follow_all(attached, report_exit=True, since=f"{since:.9f}")
     if not opts.abort_on_container_exit:
         # A container its restart policy brings back is followed again.
-        mux.watch([f"{convert.PROJECT}={c.project.name}", f"{convert.ONEOFF}=False"], services, follow=True)
+        mux.watch(c.project.name, services, follow=True)
     if c.session.stdout.isatty():
         c.session.err("Attaching to " + ", ".join(mux.names))
     exit_code = 0
@@ -314,8 +314,7 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
         else:
             # Every stream ended; one a restart policy brings back is followed
             # again by the watcher, so wait until none is coming back.
-            while any(r["Id"] in set(ids) or convert.row_service(r) in services
-                      for r in engine.containers(stopped=True) if r.get("State") in ("running", "restarting")):
+            while engine.containers(services, stopped=False):
                 time.sleep(0.2)
                 mux.wait()
     except KeyboardInterrupt:
@@ -324,7 +323,7 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
     finally:
         signal.signal(signal.SIGTERM, previous)
     if interrupted or opts.abort_on_container_exit:
-        running = [r for r in engine.containers(stopped=False) if r["Id"] in set(ids)]
+        running = [r for r in engine.containers(stopped=False) if r["Id"] in ids]
         from dockyard.cli.compose_services import stop_rows
 
         stop_rows(c, running, timeout)

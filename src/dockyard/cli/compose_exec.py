@@ -40,7 +40,7 @@ def cmd_exec(c: Compose, argv: list[str]) -> int:
     engine = c.engine
     engine.service_names([service])
     rows = [r for r in engine.containers([service], stopped=False)
-            if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
+            if convert.row_number(r) == opts.index]
     if not rows:
         raise StatusError(f"service {service!r} is not running", 1)
     exec_argv = []

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dockyard.cli.session import Session
+from dockyard.compose import convert
 
 # docker compose's order: cyan, yellow, green, magenta, blue, red, then the bright ones.
 COLORS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91")
@@ -45,13 +46,13 @@ class LogMux:
 
     def follow_all(self, rows: Iterable[dict[str, Any]], **kw: Any) -> None:
         rows = list(rows)
-        self._width = max([self._width] + [len(_name(r)) for r in rows])
+        self._width = max([self._width] + [len(convert.row_name(r)) for r in rows])
         for row in rows:
             self.follow(row, **kw)
 
     def follow(self, row: dict[str, Any], *, follow: bool = True, tail: str = "all",
                since: str | None = None, until: str | None = None, report_exit: bool = False) -> None:
-        name = _name(row)
+        name = convert.row_name(row)
         self._width = max(self._width, len(name))
         color = COLORS[len(self.names) % len(COLORS)]
         self.names.append(name)
@@ -119,12 +120,11 @@ class LogMux:
         except (errors.DockyardError, OSError):
             return False
 
-    def watch(self, labels: list[str], services: set[str], **follow: Any) -> None:
-        """Follow containers of *services* that start from now on (a scale-up,
-        a recreate, a restart), as docker compose's ``logs -f`` does: a
-        thread on ``GET /events`` for container starts with *labels*."""
-        from dockyard.compose import convert
-
+    def watch(self, project: str, services: set[str], **follow: Any) -> None:
+        """Follow containers of *project*'s *services* that start from now on
+        (a scale-up, a recreate, a restart), as docker compose's ``logs -f``
+        does: a thread on ``GET /events`` for container starts."""
+        labels = [f"{convert.PROJECT}={project}", f"{convert.ONEOFF}=False"]
         def run() -> None:
             from dockyard import errors
             from dockyard.client.api import APIClient
@@ -199,10 +199,6 @@ class LogMux:
                 pass
 
 
-def _name(row: dict[str, Any]) -> str:
-    return (row.get("Names") or ["/"])[0].lstrip("/")
-
-
 def _isatty(stream: Any) -> bool:
     try:
         return stream.isatty()
@@ -234,19 +230,15 @@ def cmd_logs(c: Any, argv: list[str]) -> int:
     except ValueError as exc:
         raise StatusError(str(exc), 1) from None
     engine = c.engine
-    rows = engine.containers(engine.service_names(services or None))
+    names = engine.service_names(services or None)
+    rows = engine.containers(names)
     if opts.index:
-        from dockyard.compose import convert
-
-        rows = [r for r in rows if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
+        rows = [r for r in rows if convert.row_number(r) == opts.index]
     mux = LogMux(c.session, color=c.color(opts.no_color), prefix=not opts.no_log_prefix,
                  timestamps=opts.timestamps)
     mux.follow_all(rows, follow=opts.follow, tail=opts.tail, since=since, until=until)
     if opts.follow and not opts.index:
-        from dockyard.compose import convert
-
-        mux.watch([f"{convert.PROJECT}={c.project.name}", f"{convert.ONEOFF}=False"],
-                  set(engine.service_names(services or None)), follow=True, until=until)
+        mux.watch(c.project.name, set(names), follow=True, until=until)
     try:
         mux.wait()
     except KeyboardInterrupt:

@@ -325,7 +325,7 @@ def cmd_port(c: Compose, argv: list[str]) -> int:
     flags.int("index", None, "Index of the container if service has multiple replicas", default=1)
     opts, (service, private) = flags.parse(argv)
     engine = c.engine
-    rows = [r for r in _rows(c, [service]) if (r.get("Labels") or {}).get(convert.NUMBER) == str(opts.index)]
+    rows = [r for r in _rows(c, [service]) if convert.row_number(r) == opts.index]
     if not rows:
         raise StatusError(f"service {service!r} has no container number {opts.index}", 1)
     info = engine.client.get(f"/containers/{rows[0]['Id']}/json")

@@ -45,8 +45,9 @@ class Waiter:
 
     def await_container(self, cid: str, condition: str, service: str,
                         deadline: float | None = None) -> None:
-        """Block until the container is ``running``, ``healthy`` or
-        ``completed`` (exit 0); raise DependencyFailed when it cannot be."""
+        """Block until the container is ``running``, ``healthy``, ``ready``
+        (healthy when it has a health check, else running) or ``completed``
+        (exit 0); raise DependencyFailed when it cannot be."""
         delay = POLL_INTERVAL
         name = cid[:12]
         while True:
@@ -63,6 +64,8 @@ class Waiter:
             delay = min(delay * 1.5, MAX_POLL_INTERVAL)
 
     def _met(self, condition: str, state: dict[str, Any], name: str, service: str) -> bool:
+        if condition == "ready":  # up --wait: healthy if it has a health check, else running
+            condition = "healthy" if state.get("Health") is not None else "running"
         code = state.get("ExitCode", 0)
         exited = not state.get("Running") and state.get("Status") in ("exited", "dead")
         if condition == "completed":

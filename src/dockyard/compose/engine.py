@@ -139,13 +139,15 @@ class Engine:
                 raise errors.NotFound(f"no such service: {name}")
         return names or list(self.project.services)
 
-    def orphans(self) -> list[dict[str, Any]]:
-        """Containers of services the model does not have; services that a
-        profile left out are not orphans, they are only not running now."""
+    def orphans(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Containers of services the model does not have (among *rows*, the
+        project's containers, listed when not given); services that a profile
+        left out are not orphans, they are only not running now."""
         if not self.modeled:
             return []
         known = set(self.project.services) | set(self.project.disabled_services)
-        return [r for r in self.containers(oneoff=None) if convert.row_service(r) not in known]
+        rows = self.containers(oneoff=None) if rows is None else rows
+        return [r for r in rows if convert.row_service(r) not in known]
 
     def warn_orphans(self, orphans: list[dict[str, Any]]) -> None:
         if orphans:
@@ -261,12 +263,14 @@ class Engine:
         names = selected if no_deps else with_dependencies(self.project.services, selected)
         order = dependency_order(self.project.services, names)
         scale = self._scales(order, scales or {})
-        rows = self.containers(order)
+        everything = self.containers(oneoff=None)  # one listing: the services' own, and orphans
+        rows = [r for r in everything if convert.row_service(r) in order
+                and (r.get("Labels") or {}).get(convert.ONEOFF) == "False"]
         self._check_bodies(order)
         self._check_ports(order, rows)
         image_ids = self.ensure_images(order, build=build, no_build=no_build, pull_policy=pull_policy)
         self.prepare_resources(order)
-        orphans = self.orphans()
+        orphans = self.orphans(everything)
         if remove_orphans:
             teardown.remove_containers(self, orphans, timeout=timeout)
         else:
@@ -305,8 +309,7 @@ class Engine:
         placeholder = "0" * 64
         for name in order:
             svc = self.project.services[name]
-            container_body(self.view, name, svc, 1,
-                                   peer={p: placeholder for p in namespace_parents(svc)})
+            container_body(self.view, name, svc, 1, peer={p: placeholder for p in namespace_parents(svc)})
 
     def _converge(self, order: list[str], plans: Mapping[str, ServicePlan], image_ids: Mapping[str, str], *,
                   start: bool, timeout: int | None, renew_anon_volumes: bool) -> dict[str, list[str]]:
@@ -374,8 +377,8 @@ class Engine:
                 inherited: Mapping[str, str] | None = None, container_name: str | None = None) -> str:
         svc = self.project.services[name]
         cname = container_name or convert.container_name(self.project.name, name, svc, number)
-        body = container_body(self.view, name, svc, number, image_id=image_id,
-                                      peer=self.peers(svc), inherited_volumes=inherited)
+        body = container_body(self.view, name, svc, number, image_id=image_id, peer=self.peers(svc),
+                              inherited_volumes=inherited)
         self.progress.event("Container", cname, "Creating")
         cid = self.client.post("/containers/create", {"name": cname}, body)["Id"]
         self.progress.event("Container", cname, "Created")
@@ -481,13 +484,9 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         services = {r["Id"]: convert.row_service(r) for r in self.containers()}
 
-        def one(cid: str) -> None:
-            info = self.client.get(f"/containers/{cid}/json")
-            condition = "healthy" if (info.get("State") or {}).get("Health") else "running"
-            self.waiter.await_container(cid, condition, services.get(cid, ""), deadline)
-
         with ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [pool.submit(self.worker(one), cid) for cid in ids]
+            futures = [pool.submit(self.worker(self.waiter.await_container), cid, "ready",
+                                   services.get(cid, ""), deadline) for cid in ids]
             self._run_all(pool, futures)
         for future in futures:
             future.result()
