@@ -13,7 +13,6 @@ the rest of ``down``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from dockyard.compose.plan import dependencies, dependency_order, with_dependent
 if TYPE_CHECKING:
     from dockyard.compose.engine import Engine
 
-_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # the daemon's mark on a volume made for no name
 
 
 def down(engine: Engine, services: Iterable[str] = (), *, volumes: bool = False, rmi: str | None = None,
@@ -41,16 +40,15 @@ def down(engine: Engine, services: Iterable[str] = (), *, volumes: bool = False,
         remove_containers(engine, [r for r in rows if convert.row_service(r) in chosen],
                           volumes=volumes, timeout=timeout)
         return
-    known = [r for r in rows if not engine.modeled or convert.row_service(r) in project.services]
-    orphans = [r for r in rows if r not in known]
+    orphans = engine.orphans(rows)
     if not remove_orphans:
         engine.warn_orphans(orphans)
-    removed = known + (orphans if remove_orphans else [])
-    # Anonymous volumes a recreated container inherited are attached by
-    # name, so removing the container with v=1 leaves them: -v takes them
-    # explicitly once the containers are gone.
-    anonymous = {m["Name"] for r in removed for m in r.get("Mounts") or []
-                 if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(m.get("Name") or "")}
+    removed = [r for r in rows if remove_orphans or r not in orphans]
+    # Anonymous volumes a recreated container inherited are mounted by name,
+    # so removing the container with v=1 keeps them (moby's rule for a mount
+    # with a source): -v takes the ones the daemon labels anonymous itself.
+    mounted = {m["Name"] for r in removed for m in r.get("Mounts") or []
+               if m.get("Type") == "volume" and m.get("Name")}
     remove_containers(engine, removed, volumes=volumes, timeout=timeout)
     mine = {"label": [f"{convert.PROJECT}={project.name}"]}
     for net in sorted(engine.client.get("/networks", {"filters": mine}), key=lambda n: n["Name"]):
@@ -59,7 +57,8 @@ def down(engine: Engine, services: Iterable[str] = (), *, volumes: bool = False,
         listed = engine.client.get("/volumes", {"filters": mine}).get("Volumes") or []
         for name in sorted({v["Name"] for v in listed}):
             _remove(engine, "Volume", name, f"/volumes/{name}")
-        for name in sorted(anonymous):
+        anonymous = engine.client.get("/volumes", {"filters": {"label": [ANONYMOUS_LABEL]}}).get("Volumes") or []
+        for name in sorted(mounted & {v["Name"] for v in anonymous}):
             try:
                 engine.client.delete(f"/volumes/{name}")
             except (errors.NotFound, errors.Conflict, errors.Forbidden):
