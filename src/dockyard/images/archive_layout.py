@@ -27,6 +27,7 @@ from dockyard.content.descriptor import Descriptor
 from dockyard.content.digest import Digest
 from dockyard.errors import InvalidArgument
 from dockyard.images import mediatypes
+from dockyard.images.manifest import Manifest
 from dockyard.images.reference import Reference, parse_reference
 
 OCI_LAYOUT = "oci-layout"
@@ -279,20 +280,13 @@ def select_images(entries: Sequence[IndexEntry]) -> list[IndexEntry]:
 
 
 def parse_manifest(data: bytes, document: str) -> tuple[Descriptor, tuple[Descriptor, ...]]:
-    """An image manifest's config and layers (OCI or Docker schema 2)."""
-    doc = _load(data, document)
-    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
-        raise _error(document, "not an image manifest (schemaVersion 2)")
-    media_type = doc.get("mediaType")
-    if media_type is not None and media_type not in mediatypes.MANIFESTS:
-        raise _error(document, f"unexpected media type {media_type!r}")
-    config, layers = doc.get("config"), doc.get("layers")
-    if not isinstance(config, dict) or not isinstance(layers or [], list):
-        raise _error(document, "config and layers are required")
+    """An image manifest's config and layers (OCI or Docker schema 2): the
+    image store's own parser, its errors naming the archive's document."""
     try:
-        return Descriptor.from_json(config), tuple(Descriptor.from_json(layer) for layer in layers or [])
-    except (InvalidArgument, AttributeError) as exc:
-        raise _error(document, getattr(exc, "message", str(exc))) from None
+        manifest = Manifest.from_bytes(data)
+    except InvalidArgument as exc:
+        raise _error(document, exc.message) from None
+    return manifest.config, manifest.layers
 
 
 # -- JSON helpers --------------------------------------------------------------------------

@@ -43,14 +43,15 @@ class Manifest:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"invalid manifest: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InvalidArgument("invalid manifest: not a JSON object")
         kind = doc.get("mediaType") or media_type or mediatypes.OCI_MANIFEST
         if doc.get("schemaVersion") != 2 or kind not in mediatypes.MANIFESTS:
             raise InvalidArgument(f"unsupported manifest: schemaVersion {doc.get('schemaVersion')}, {kind}")
+        config, layers = doc.get("config"), doc.get("layers") or []
+        if not isinstance(config, dict) or not isinstance(layers, list):
+            raise InvalidArgument("invalid manifest: config and layers are required")
         try:
-            return cls(
-                Descriptor.from_json(doc["config"]),
-                tuple(Descriptor.from_json(layer) for layer in doc.get("layers") or ()),
-                kind,
-            )
-        except KeyError:
-            raise InvalidArgument("invalid manifest: no config") from None
+            return cls(Descriptor.from_json(config), tuple(Descriptor.from_json(layer) for layer in layers), kind)
+        except AttributeError:
+            raise InvalidArgument("invalid manifest: a layer descriptor is not a JSON object") from None
