@@ -48,7 +48,7 @@ def display_ports(ports: list[dict[str, Any]]) -> str:
     Published ports whose host port equals the container port are grouped
     per address; other host mappings are listed after the groups.
     """
-    ordered = sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""),
+    ordered = sorted(ports, key=lambda p: (p.get("PrivatePort", 0), _address_order(p.get("IP")),
                                            p.get("PublicPort", 0), p.get("Type", "")))
     groups: dict[str, list[int]] = {}
     order: list[str] = []
@@ -74,6 +74,16 @@ def display_ports(ports: list[dict[str, Any]]) -> str:
             groups[key] = [private, private]
     result += [_group(key, *groups[key]) for key in order]
     return ", ".join(result + mappings)
+
+
+def _address_order(ip: str | None) -> tuple:
+    """IPv4 addresses compare as numbers (9.0.0.1 before 10.0.0.1), IPv6
+    after them; none first.  (No ipaddress import: ps stays quick to start.)"""
+    if not ip:
+        return (0,)
+    if ":" in ip:
+        return (6, ip)
+    return (4, tuple(int(part) for part in ip.split(".")))
 
 
 def _host_port(ip: str, port: str) -> str:

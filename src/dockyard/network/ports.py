@@ -4,7 +4,7 @@
     Config.ExposedPorts ─────┼─ plan_bindings ─▶ [PortRequest] ─ PortAllocator.allocate(owner) ─▶ [PortBinding]
     HostConfig.PublishAllPorts ┘   pure, docker's errors           host ports chosen and held       │
                                                                                                      ▼
-          NetworkSettings.Ports ◀─ to_api        /containers/json Ports ◀─ to_summary      ps ◀─ displayable
+          NetworkSettings.Ports ◀─ to_api        /containers/json Ports ◀─ to_summary      (ps folds them: cli.containers.display_ports)
 
 The API's vocabulary, as docker reads it:
 
@@ -16,7 +16,7 @@ The API's vocabulary, as docker reads it:
 A range of container ports never reaches the daemon: the CLI turns
 ``-p 8000-8002:8000-8002`` into one key per port (8000/tcp → "8000", …), as
 docker's does, and ``docker ps`` folds them back into
-``0.0.0.0:8000-8002->8000-8002/tcp`` (`displayable`).  PublishAllPorts gives
+``0.0.0.0:8000-8002->8000-8002/tcp`` (the CLI's `display_ports`).  PublishAllPorts gives
 every exposed port without a binding a free port on every address.
 
 Free ports come from the kernel's ephemeral range
@@ -318,37 +318,6 @@ def to_summary(bindings: Iterable[PortBinding], exposed: Mapping[str, Any] | Ite
     return out
 
 
-def displayable(bindings: Iterable[PortBinding], exposed: Mapping[str, Any] | Iterable[str] | None = None) -> str:
-    """The PORTS column of ``docker ps``: ``0.0.0.0:8000-8002->8000-8002/tcp, 127.0.0.1:8080->80/tcp``.
-
-    docker's DisplayablePorts: sorted by container port then address; a run
-    of consecutive ports published on the same number on one address (or
-    merely exposed) folds into a range; the other mappings follow, one each.
-    """
-    ports = sorted(to_summary(bindings, exposed), key=lambda p: (
-        p["PrivatePort"], int(ipaddress.IPv4Address(p["IP"])) if "IP" in p else -1, p.get("PublicPort", 0), p["Type"]))
-    groups: dict[str, list[int]] = {}   # "ip/proto" or "proto" → [first, last], in creation order
-    folded: list[str] = []
-    mappings: list[str] = []
-    for p in ports:
-        port, group_key = p["PrivatePort"], p["Type"]
-        if "IP" in p:
-            if p["PublicPort"] != port:
-                mappings.append(f"{p['IP']}:{p['PublicPort']}->{port}/{p['Type']}")
-                continue
-            group_key = f"{p['IP']}/{p['Type']}"
-        group = groups.get(group_key)
-        if group is None:
-            groups[group_key] = [port, port]
-        elif port == group[1] + 1:
-            group[1] = port
-        else:
-            folded.append(_fold(group_key, *group))  # docker emits a broken run at once
-            groups[group_key] = [port, port]
-    folded += [_fold(k, *g) for k, g in groups.items()]
-    return ", ".join(folded + mappings)
-
-
 def local_port_range(path: str = PORT_RANGE_FILE) -> tuple[int, int]:
     """The kernel's ephemeral port range, docker's fallback if it cannot be read."""
     try:
@@ -453,9 +422,3 @@ def _check_port(port: int) -> None:
 def _key(key: str) -> str:
     port, proto = parse_port_key(key)
     return f"{port}/{proto}"
-
-
-def _fold(group_key: str, first: int, last: int) -> str:
-    ip, _, proto = group_key.rpartition("/")
-    ports = str(first) if first == last else f"{first}-{last}"
-    return f"{ip}:{ports}->{ports}/{proto}" if ip else f"{ports}/{proto}"

@@ -10,7 +10,7 @@ import pytest
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.network.ports import (
-    DOCKER_FALLBACK_RANGE, PortAllocator, PortBinding, PortRequest, displayable, local_port_range,
+    DOCKER_FALLBACK_RANGE, PortAllocator, PortBinding, PortRequest, local_port_range,
     parse_port_key, plan_bindings, reserved_ports, to_api, to_summary,
 )
 
@@ -159,16 +159,9 @@ def test_container_list_ports():
      "9.0.0.1:80->80/tcp, 10.0.0.1:80->80/tcp"),
 ])
 def test_ps_ports_column(bindings, exposed, shown):
-    assert displayable(bindings, exposed) == shown
-
-
-def test_the_cli_folds_the_same_way():
     from dockyard.cli.containers import display_ports
 
-    bindings = [B("tcp", "0.0.0.0", p, p) for p in (8000, 8001, 8003)] + [
-        B("tcp", "127.0.0.1", 18080, 80), B("udp", "0.0.0.0", 53, 53)]
-    exposed = {"9000/tcp": {}, "9001/tcp": {}}
-    assert display_ports(to_summary(bindings, exposed)) == displayable(bindings, exposed)
+    assert display_ports(to_summary(bindings, exposed)) == shown
 
 
 # -- the allocator: real sockets --------------------------------------------------------------------------
