@@ -34,7 +34,7 @@ SEARCH_TABLE = "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
 _DESCRIPTION_WIDTH = 45
 
 
-class _Discard:
+class Discard:
     """An output that keeps nothing (quiet pulls still read the stream to its end)."""
 
     def write(self, _: str) -> None:
@@ -129,7 +129,7 @@ def pull_image(session: Session, ref: Reference, out: TextIO | None, platform: s
               "platform": platform or None}
     messages = session.client.stream_json("POST", "/images/create", params,
                                           headers=auth_header(ref.domain))
-    display_messages(messages, out or _Discard(), terminal=False if out is None else None)
+    display_messages(messages, out or Discard(), terminal=False if out is None else None)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def cmd_push(session: Session, argv: list[str], command: str = "push") -> int:
             session.out("Using default tag: latest")
     messages = session.client.stream_json("POST", f"/images/{ref.name}/push", {"tag": ref.tag},
                                           headers=auth_header(ref.domain))
-    display_messages(messages, _Discard() if opts.quiet else session.stdout, terminal=False if opts.quiet else None)
+    display_messages(messages, Discard() if opts.quiet else session.stdout, terminal=False if opts.quiet else None)
     if opts.quiet:
         session.out(str(ref) if ref.tag else ref.name)
     return 0

@@ -97,26 +97,26 @@ def build(client: Any, project: str, service_name: str, service: Mapping[str, An
 
 def pull(client: Any, ref: str, out: TextIO | None) -> None:
     """Pull *ref* through the daemon, progress (docker's lines) on *out*."""
-    from dockyard.cli.distribution import StreamError, _Discard, auth_header, display_messages
+    from dockyard.cli.distribution import StreamError, Discard, auth_header, display_messages
     from dockyard.images.reference import parse_reference
 
     parsed = parse_reference(ref)
     params = {"fromImage": parsed.name, "tag": parsed.digest or parsed.tag}
     messages = client.stream_json("POST", "/images/create", params, headers=auth_header(parsed.domain))
     try:
-        display_messages(messages, out or _Discard(), terminal=False)
+        display_messages(messages, out or Discard(), terminal=False)
     except StreamError as exc:  # the daemon's error, mid-stream
         raise errors.NotFound(exc.message) from None
 
 
 def push(client: Any, ref: str, out: TextIO | None) -> None:
-    from dockyard.cli.distribution import StreamError, _Discard, auth_header, display_messages
+    from dockyard.cli.distribution import StreamError, Discard, auth_header, display_messages
     from dockyard.images.reference import parse_reference
 
     parsed = parse_reference(ref)
     messages = client.stream_json("POST", f"/images/{parsed.name}/push", {"tag": parsed.tag},
                                   headers=auth_header(parsed.domain))
     try:
-        display_messages(messages, out or _Discard(), terminal=False)
+        display_messages(messages, out or Discard(), terminal=False)
     except StreamError as exc:
         raise errors.SystemError(exc.message) from None
