@@ -11,6 +11,7 @@ import lzma
 import os
 import socket
 import stat
+import subprocess
 import threading
 import time
 from email.utils import formatdate
@@ -782,13 +783,18 @@ def test_digest_streams_many_files_quickly(tmp_path):
     assert key == sources_digest(resolve_sources(str(big), ["."]))
 
 
-def test_copy_failures_are_kinds_not_os_errors(ctx, root, monkeypatch):
-    def full(*args, **kw):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "sendfile", full)
-    with pytest.raises(SystemError, match="failed to copy files: No space left on device"):
-        copy(ctx, root, ["a.txt"], "/app/")
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_copy_failures_are_kinds_not_os_errors(ctx, tmp_path):
+    # A real full filesystem: a 256 KiB tmpfs as the stage's root.
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        (ctx / "big").write_bytes(os.urandom(1 << 20))
+        with pytest.raises(SystemError, match="failed to copy files: No space left on device"):
+            copy(ctx, small, ["big"], "/app/")
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_large_and_empty_files_are_copied_whole(ctx, root):
