@@ -17,11 +17,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.cli.flags import FlagSet, Options
 from dockyard.cli.session import Session, StatusError
+
+if TYPE_CHECKING:
+    from dockyard.compose.engine import Engine
+    from dockyard.compose.project import Project
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILES = {"compose.yaml": ("compose.override.yaml", "compose.override.yml"),
@@ -100,14 +104,14 @@ class Compose:
     def __init__(self, session: Session, opts: Options):
         self.session = session
         self.opts = opts
-        self._project: Any = None
-        self._engine: Any = None
+        self._project: Project | None = None
+        self._engine: Engine | None = None
         self.files: list[str] = []
         self.needs_file = True   # the command reads the model, not just the labels
         self.modeled = True
 
     @property
-    def project(self) -> Any:
+    def project(self) -> Project:
         if self._project is None:
             from dockyard.compose import Project, load_project
 
@@ -130,7 +134,7 @@ class Compose:
         return self._project
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         if self._engine is None:
             from dockyard.client.api import APIClient
             from dockyard.compose.engine import Engine
@@ -299,7 +303,7 @@ def attach(c: Compose, ids: list[str], opts: Options, timeout: int | None, since
     mux.follow_all(attached, report_exit=True, since=f"{since:.9f}")
     if not opts.abort_on_container_exit:
         # A container its restart policy brings back is followed again.
-        mux.watch(c.project.name, services, follow=True)
+        mux.watch(c.project.name, services, since, follow=True)
     if c.session.stdout.isatty():
         c.session.err("Attaching to " + ", ".join(mux.names))
     exit_code = 0

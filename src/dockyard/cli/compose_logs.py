@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,6 +44,7 @@ class LogMux:
         self._reporting = 0
         self._active: set[str] = set()  # containers whose stream is being read
         self._restarted: dict[str, dict[str, Any]] = {}  # started again before their stream ended
+        self._followed: dict[str, float] = {}  # container → when its latest stream was opened
 
     def follow_all(self, rows: Iterable[dict[str, Any]], **kw: Any) -> None:
         rows = list(rows)
@@ -62,6 +64,7 @@ class LogMux:
             self._reporting += 1
         with self._lock:
             self._active.add(row["Id"])
+            self._followed[row["Id"]] = time.time()
         thread = threading.Thread(target=self._read, args=(row["Id"], name, color, params, report_exit),
                                   daemon=True)
         self._threads.append(thread)
@@ -120,10 +123,12 @@ class LogMux:
         except (errors.DockyardError, OSError):
             return False
 
-    def watch(self, project: str, services: set[str], **follow: Any) -> None:
-        """Follow containers of *project*'s *services* that start from now on
-        (a scale-up, a recreate, a restart), as docker compose's ``logs -f``
-        does: a thread on ``GET /events`` for container starts."""
+    def watch(self, project: str, services: set[str], since: float, **follow: Any) -> None:
+        """Follow containers of *project*'s *services* that start after
+        *since* (a scale-up, a recreate, a restart), as docker compose's
+        ``logs -f`` does: a thread on ``GET /events`` for container starts.
+        *since* is from before the caller listed what it follows, so a start
+        in between is replayed, not missed (those followed already are skipped)."""
         labels = [f"{convert.PROJECT}={project}", f"{convert.ONEOFF}=False"]
         def run() -> None:
             from dockyard import errors
@@ -131,15 +136,18 @@ class LogMux:
 
             client = APIClient(self.session.host)
             try:
-                events = client.stream_json("GET", "/events", {"filters": {
+                events = client.stream_json("GET", "/events", {"since": f"{since:.9f}", "filters": {
                     "type": ["container"], "event": ["start"], "label": labels}})
                 for event in events:
                     attributes = (event.get("Actor") or {}).get("Attributes") or {}
                     cid = (event.get("Actor") or {}).get("ID") or event.get("id", "")
                     if attributes.get(convert.SERVICE) not in services:
                         continue
-                    again = {**follow, "since": f"{event.get('timeNano', 0) / 1e9:.9f}", "tail": "all"}
+                    started = event.get("timeNano", 0) / 1e9
+                    again = {**follow, "since": f"{started:.9f}", "tail": "all"}
                     with self._lock:
+                        if started <= self._followed.get(cid, 0):
+                            continue  # a replayed start of a run already being shown
                         if cid in self._active:  # its old stream is still ending
                             self._restarted[cid] = again
                             continue
@@ -231,6 +239,7 @@ def cmd_logs(c: Any, argv: list[str]) -> int:
         raise StatusError(str(exc), 1) from None
     engine = c.engine
     names = engine.service_names(services or None)
+    began = time.time()
     rows = engine.containers(names)
     if opts.index:
         rows = [r for r in rows if convert.row_number(r) == opts.index]
@@ -238,7 +247,7 @@ def cmd_logs(c: Any, argv: list[str]) -> int:
                  timestamps=opts.timestamps)
     mux.follow_all(rows, follow=opts.follow, tail=opts.tail, since=since, until=until)
     if opts.follow and not opts.index:
-        mux.watch(c.project.name, set(names), follow=True, until=until)
+        mux.watch(c.project.name, set(names), began, follow=True, until=until)
     try:
         mux.wait()
     except KeyboardInterrupt:
